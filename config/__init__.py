@@ -1,0 +1,1 @@
+"""Project configuration: settings package, root URLconf, WSGI entry point."""

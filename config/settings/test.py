@@ -1,0 +1,17 @@
+"""Test settings: fast hashing, fixed tokens, no public URL unless a test sets one."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+TWILIO_AUTH_TOKEN = "test-auth-token"
+TWILIO_PREVIOUS_AUTH_TOKENS = []
+TELEPHONY_PUBLIC_URL = ""
+TELEPHONY_VALIDATE_SIGNATURES = True
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1", "switchboard.example.com"]
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///:memory:")}
+WHITENOISE_AUTOREFRESH = True  # no collectstatic in tests

@@ -1,0 +1,11 @@
+"""Root URLconf: the admin and Twilio's webhooks."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("twilio/", include("telephony.urls")),
+]

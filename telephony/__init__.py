@@ -1,0 +1,1 @@
+"""Switchboard's telephony app: call flows in the admin, served to Twilio as TwiML."""

@@ -1,0 +1,54 @@
+"""System checks (`manage.py check`): configuration that would break webhooks silently."""
+
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register()
+def check_webhook_security(app_configs, **kwargs):
+    problems = []
+    if not settings.TELEPHONY_VALIDATE_SIGNATURES:
+        problems.append(
+            Warning(
+                "Twilio webhook signature validation is switched off: anyone can drive "
+                "your call flows.",
+                hint="Unset TELEPHONY_VALIDATE_SIGNATURES (it defaults to on) outside local experiments.",
+                id="telephony.W001",
+            )
+        )
+    elif not settings.TWILIO_AUTH_TOKEN:
+        problems.append(
+            Warning(
+                "TWILIO_AUTH_TOKEN is not set, so every webhook answers 403.",
+                hint="Set TWILIO_AUTH_TOKEN to your account's Auth Token.",
+                id="telephony.W002",
+            )
+        )
+    public_url = settings.TELEPHONY_PUBLIC_URL
+    if public_url:
+        parsed = urlparse(public_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query:
+            problems.append(
+                Error(
+                    f"TELEPHONY_PUBLIC_URL {public_url!r} is not an absolute http(s) URL.",
+                    hint="Use the base URL Twilio calls, e.g. https://switchboard.example.com",
+                    id="telephony.E001",
+                )
+            )
+    return problems
+
+
+@register(Tags.security, deploy=True)
+def check_public_url(app_configs, **kwargs):
+    if settings.TELEPHONY_PUBLIC_URL:
+        return []
+    return [
+        Warning(
+            "TELEPHONY_PUBLIC_URL is not set: signatures are checked against the URL "
+            "Django sees, which a proxy may have rewritten.",
+            hint="Set TELEPHONY_PUBLIC_URL to the https base URL you give Twilio.",
+            id="telephony.W003",
+        )
+    ]

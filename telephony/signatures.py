@@ -1,0 +1,56 @@
+"""X-Twilio-Signature validation for incoming webhooks.
+
+The signature covers the URL Twilio requested, so we rebuild that URL from
+TELEPHONY_PUBLIC_URL and the raw path and query of this request (proxies may have
+rewritten host and scheme). Without a public URL we fall back to Django's own view of
+the absolute URI, which honours X-Forwarded-* only when BEHIND_PROXY is set.
+The HMAC itself is twilio's `RequestValidator`; we never compute it by hand.
+"""
+
+from django.conf import settings
+from django.http import HttpRequest
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+
+
+def auth_tokens() -> list[str]:
+    """The current Auth Token first, then any still accepted during a rotation."""
+    tokens = [settings.TWILIO_AUTH_TOKEN, *settings.TWILIO_PREVIOUS_AUTH_TOKENS]
+    return [token for token in tokens if token]
+
+
+def requested_url(request: HttpRequest) -> str:
+    """The URL Twilio signed: the public base URL + this request's path and query."""
+    base = settings.TELEPHONY_PUBLIC_URL.rstrip("/")
+    if base:
+        return base + request.get_full_path()
+    return request.build_absolute_uri()
+
+
+def has_valid_signature(request: HttpRequest) -> bool:
+    """True when some accepted token signed exactly this URL and these parameters.
+
+    Fails closed: no signature, or no token configured, means False.
+    """
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    tokens = auth_tokens()
+    if not signature or not tokens:
+        return False
+    url = requested_url(request)
+    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+    # JSON webhooks are signed over the URL only, with the body's hash in bodySHA256.
+    params = (
+        request.body.decode("utf-8", "replace") if "bodySHA256" in request.GET else request.POST
+    )
+    return any(
+        RequestValidator(token).validate(url, params, signature, algorithm) for token in tokens
+    )
+
+
+def sign(url: str, params: dict, token: str | None = None) -> str:
+    """The signature Twilio would send for `params` posted to `url` (tests, simulator)."""
+    return RequestValidator(token or auth_tokens()[0]).compute_signature(url, params)

@@ -1,0 +1,184 @@
+"""Twilio's webhooks. One base view owns what every webhook shares.
+
+`TwilioWebhookView` is CSRF-exempt and POST-only (405 otherwise), answers 403 to any
+request whose X-Twilio-Signature is missing or wrong, and turns any unexpected error
+into polite TwiML, because Twilio reads an HTTP 500 out to the caller as "an
+application error has occurred". Subclasses implement `handle()` and return TwiML.
+"""
+
+import logging
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.http import HttpResponse, HttpResponseForbidden
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from twilio.twiml import TwiML
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from . import routing, twiml
+from .selectors import LoadedFlow, load_flow, load_flow_for_number
+from .signatures import has_valid_signature
+
+logger = logging.getLogger(__name__)
+
+
+def twiml_response(document: TwiML) -> HttpResponse:
+    return HttpResponse(document.to_xml(), content_type="text/xml; charset=utf-8")
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class TwilioWebhookView(View):
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        if settings.TELEPHONY_VALIDATE_SIGNATURES and not has_valid_signature(request):
+            logger.warning(
+                "Rejected %s: missing or invalid X-Twilio-Signature", request.get_full_path()
+            )
+            return HttpResponseForbidden(
+                "Invalid or missing X-Twilio-Signature.", content_type="text/plain"
+            )
+        try:
+            document = self.handle(request, *args, **kwargs)
+        except SuspiciousOperation:
+            raise  # oversized or malformed bodies: Django answers 400
+        except Exception:
+            logger.exception("Webhook %s failed; answering with safe TwiML", request.path)
+            document = self.error_twiml()
+        return twiml_response(document)
+
+    def handle(self, request, *args, **kwargs) -> TwiML:
+        raise NotImplementedError
+
+    def error_twiml(self) -> TwiML:
+        return twiml.goodbye(twiml.TECHNICAL_PROBLEM)
+
+
+def _e164(value: str) -> str | None:
+    try:
+        number = phonenumbers.parse(value.strip(), None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class VoiceWebhook(TwilioWebhookView):
+    """A call came in: the `To` number picks the flow that answers."""
+
+    def handle(self, request):
+        number = _e164(request.POST.get("To", ""))
+        if number is None:
+            return twiml.goodbye(twiml.NOT_IN_SERVICE)
+        phone, loaded = load_flow_for_number(number)
+        if phone is None:
+            return twiml.goodbye(twiml.NOT_IN_SERVICE)
+        if loaded is None:
+            return twiml.goodbye(twiml.UNAVAILABLE)
+        return twiml.render_flow(loaded)
+
+
+class FlowWebhook(TwilioWebhookView):
+    """Run a flow by slug: Redirects, outbound calls' `url`."""
+
+    def handle(self, request, slug):
+        loaded = load_flow(slug)
+        if loaded is None:
+            return twiml.goodbye(twiml.UNAVAILABLE)
+        return twiml.render_flow(loaded)
+
+
+class StepOutcomeView(TwilioWebhookView):
+    """Base for the internal URLs a step hands Twilio (Gather/Dial/Record/Enqueue actions)."""
+
+    def handle(self, request, slug, step_pk):
+        loaded = load_flow(slug)
+        step = loaded.step(step_pk) if loaded else None
+        if step is None or not loaded.flow.is_active:  # edited or deleted mid-call
+            return twiml.goodbye(twiml.UNAVAILABLE)
+        return self.outcome(request, loaded, step)
+
+    def outcome(self, request, loaded: LoadedFlow, step) -> TwiML:
+        raise NotImplementedError
+
+    @staticmethod
+    def go_to(flow) -> VoiceResponse:
+        """Render another flow; a missing or inactive target ends the call politely."""
+        loaded = load_flow(flow.slug) if flow is not None else None
+        if loaded is None or not loaded.flow.is_active:
+            return twiml.goodbye(twiml.UNAVAILABLE)
+        return twiml.render_flow(loaded)
+
+    @staticmethod
+    def continue_after(loaded: LoadedFlow, step) -> VoiceResponse:
+        return twiml.render_steps(VoiceResponse(), loaded, loaded.steps_after(step))
+
+
+class GatherWebhook(StepOutcomeView):
+    def outcome(self, request, loaded, step):
+        digits = request.POST.get("Digits", "")
+        speech = request.POST.get("SpeechResult", "")
+        if not digits.strip() and not speech.strip():
+            # Nothing entered: carry on after the Gather, as Twilio itself would.
+            return self.continue_after(loaded, step)
+        option = routing.match_option(loaded.options, digits=digits, speech=speech)
+        if option is None:
+            response = VoiceResponse()
+            response.say(twiml.INVALID_OPTION)
+            return twiml.render_steps(response, loaded, (step, *loaded.steps_after(step)))
+        return self.go_to(option.target_flow)
+
+
+class DialOutcomeWebhook(StepOutcomeView):
+    def outcome(self, request, loaded, step):
+        if request.POST.get("DialCallStatus") == "completed":
+            if step.answered_flow is None:
+                response = VoiceResponse()
+                response.hangup()
+                return response
+            return self.go_to(step.answered_flow)
+        # busy, no-answer, failed, canceled
+        if step.next_flow is None:
+            return self.continue_after(loaded, step)
+        return self.go_to(step.next_flow)
+
+
+class RecordOutcomeWebhook(StepOutcomeView):
+    def outcome(self, request, loaded, step):
+        if step.next_flow is None:
+            return self.continue_after(loaded, step)
+        return self.go_to(step.next_flow)
+
+
+class EnqueueOutcomeWebhook(StepOutcomeView):
+    LEFT_UNANSWERED = {"redirected", "queue-full", "error", "system-error", "leave"}
+
+    def outcome(self, request, loaded, step):
+        if request.POST.get("QueueResult") in self.LEFT_UNANSWERED and step.next_flow:
+            return self.go_to(step.next_flow)
+        response = VoiceResponse()
+        response.hangup()
+        return response
+
+
+class WaitMusicWebhook(StepOutcomeView):
+    def outcome(self, request, loaded, step):
+        return twiml.render_wait_music(step)
+
+
+class FallbackWebhook(TwilioWebhookView):
+    """Twilio's fallback URL: the primary failed. Always safe TwiML, never an error."""
+
+    def handle(self, request):
+        logger.error(
+            "Twilio fallback: %s at %s (call %s)",
+            request.POST.get("ErrorCode", "?"),
+            request.POST.get("ErrorUrl", "?"),
+            request.POST.get("CallSid", request.POST.get("MessageSid", "?")),
+        )
+        if "MessageSid" in request.POST or "SmsSid" in request.POST:
+            return MessagingResponse()
+        return twiml.goodbye(twiml.TECHNICAL_PROBLEM)

@@ -1,0 +1,50 @@
+"""Shared fixtures: signed webhook requests, TwiML parsing, the demo data."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.core.management import call_command
+from twilio.request_validator import RequestValidator
+
+TEST_HOST = "testserver"
+
+
+def parse_twiml(response) -> ET.Element:
+    """Strictly parse a TwiML response; fails the test on malformed XML."""
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"].startswith("text/xml")
+    root = ET.fromstring(response.content)
+    assert root.tag == "Response"
+    return root
+
+
+def verbs(root: ET.Element) -> list[str]:
+    return [child.tag for child in root]
+
+
+class SignedClient:
+    """Posts to our webhooks the way Twilio does: form body + X-Twilio-Signature."""
+
+    def __init__(self, client, token="test-auth-token", base="http://testserver"):
+        self.client = client
+        self.token = token
+        self.base = base
+
+    def signature(self, path, params, token=None, url=None):
+        url = url or self.base + path
+        return RequestValidator(token or self.token).compute_signature(url, params)
+
+    def post(self, path, params=None, *, token=None, url=None, **extra):
+        params = dict(params or {})
+        signature = self.signature(path, params, token=token, url=url)
+        return self.client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, **extra)
+
+
+@pytest.fixture
+def twilio(client):
+    return SignedClient(client)
+
+
+@pytest.fixture
+def demo(db):
+    call_command("loaddata", "demo", verbosity=0)
