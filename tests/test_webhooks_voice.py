@@ -1,26 +1,263 @@
 """The voice webhooks through the real views with signed requests."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from telephony.models import Step
+from telephony import twiml
+from telephony.models import CallFlow, Step
 from tests.conftest import parse_twiml, verbs
+from tests.factories import make_flow, make_number
 
 pytestmark = pytest.mark.django_db
 
+DEMO = "+15005550006"
+# Number lookup (joined with its flow) + steps + options. Pinned: a change here is a decision.
+VOICE_WEBHOOK_QUERIES = 3
+
+
+def gather_path(slug="main-menu"):
+    step = Step.objects.get(flow__slug=slug, verb="gather")
+    return f"/twilio/voice/flows/{slug}/steps/{step.pk}/gather/"
+
+
+def step_path(slug, verb, outcome):
+    step = Step.objects.get(flow__slug=slug, verb=verb)
+    return f"/twilio/voice/flows/{slug}/steps/{step.pk}/{outcome}/"
+
+
+def said(root):
+    return [el.text for el in root.iter("Say")]
+
+
+# --- answering a call ------------------------------------------------------------------
+
 
 def test_demo_number_answers_with_main_menu(demo, twilio):
-    root = parse_twiml(
-        twilio.post("/twilio/voice/", {"To": "+15005550006", "From": "+14155551234"})
-    )
+    root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO, "From": "+14155551234"}))
     assert verbs(root) == ["Say", "Gather", "Say", "Redirect"]
     gather = root.find("Gather")
     assert gather.get("numDigits") == "1"
-    assert gather.get("action").endswith("/gather/")
+    assert gather.get("action") == gather_path()
+    assert root.find("Redirect").text == "/twilio/voice/flows/main-menu/"
 
 
-def test_gather_option_routes_to_sales(demo, twilio):
-    gather = Step.objects.get(flow__slug="main-menu", verb="gather")
+def test_to_in_national_format_still_finds_the_number(demo, twilio):
+    root = parse_twiml(twilio.post("/twilio/voice/", {"To": "+1 (500) 555-0006"}))
+    assert verbs(root)[:2] == ["Say", "Gather"]
+
+
+@pytest.mark.parametrize("to", ["+14155550999", "", "garbage", "sip:alice@example.com"])
+def test_unknown_or_missing_number_hears_a_polite_goodbye(demo, twilio, to):
+    params = {"To": to} if to else {}
+    root = parse_twiml(twilio.post("/twilio/voice/", params))
+    assert verbs(root) == ["Say", "Hangup"]
+    assert said(root) == [twiml.NOT_IN_SERVICE]
+
+
+def test_number_without_flow(twilio):
+    make_number("+14155550111", flow=None)
+    root = parse_twiml(twilio.post("/twilio/voice/", {"To": "+14155550111"}))
+    assert said(root) == [twiml.UNAVAILABLE]
+
+
+def test_number_with_inactive_flow(demo, twilio):
+    CallFlow.objects.filter(slug="main-menu").update(is_active=False)
+    root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO}))
+    assert verbs(root) == ["Say", "Hangup"]
+    assert said(root) == [twiml.UNAVAILABLE]
+
+
+def test_flow_url_renders_the_flow(demo, twilio):
+    root = parse_twiml(twilio.post("/twilio/voice/flows/sales/"))
+    assert verbs(root) == ["Say", "Dial"]
+
+
+def test_missing_flow_slug(twilio):
+    root = parse_twiml(twilio.post("/twilio/voice/flows/nope/"))
+    assert verbs(root) == ["Say", "Hangup"]
+
+
+# --- the demo menu, end to end ----------------------------------------------------------
+
+
+def test_walk_demo_sales_unanswered_to_voicemail_and_goodbye(demo, twilio):
+    call = {"CallSid": "CA1", "From": "+14155551234", "To": DEMO}
+    root = parse_twiml(twilio.post("/twilio/voice/", call))
+    action = root.find("Gather").get("action")
+
+    root = parse_twiml(twilio.post(action, {**call, "Digits": "1"}))
+    assert said(root) == ["Connecting you to our sales team."]
+    dial = root.find("Dial")
+    assert dial.get("timeout") == "20"
+    assert dial.find("Number").text == "+14155550100"
+
+    root = parse_twiml(twilio.post(dial.get("action"), {**call, "DialCallStatus": "no-answer"}))
+    assert verbs(root) == ["Say", "Record"]
+    record = root.find("Record")
+    assert record.get("maxLength") == "60"
+    assert record.get("playBeep") == "true"
+
+    recording = {**call, "RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "5"}
+    root = parse_twiml(twilio.post(record.get("action"), recording))
+    assert verbs(root) == ["Say", "Hangup"]
+    assert "Thank you" in said(root)[0]
+
+
+def test_walk_demo_voicemail_option(demo, twilio):
+    root = parse_twiml(twilio.post(gather_path(), {"Digits": "2"}))
+    assert verbs(root) == ["Say", "Record"]
+
+
+def test_answered_sales_call_hangs_up_afterwards(demo, twilio):
     root = parse_twiml(
-        twilio.post(f"/twilio/voice/flows/main-menu/steps/{gather.pk}/gather/", {"Digits": "1"})
+        twilio.post(step_path("sales", "dial", "dial"), {"DialCallStatus": "completed"})
     )
-    assert root.find("Dial/Number").text == "+14155550100"
+    assert verbs(root) == ["Hangup"]
+
+
+@pytest.mark.parametrize("status", ["busy", "failed", "canceled", "no-answer"])
+def test_unanswered_dial_goes_to_voicemail(demo, twilio, status):
+    root = parse_twiml(twilio.post(step_path("sales", "dial", "dial"), {"DialCallStatus": status}))
+    assert verbs(root) == ["Say", "Record"]
+
+
+@pytest.mark.parametrize("digits", ["9", "12", "abc", "#", "1" * 5000])
+def test_invalid_digits_say_so_and_repeat_the_menu(demo, twilio, digits):
+    root = parse_twiml(twilio.post(gather_path(), {"Digits": digits}))
+    assert said(root)[0] == twiml.INVALID_OPTION
+    assert verbs(root) == ["Say", "Gather", "Say", "Redirect"]
+
+
+def test_no_input_runs_the_steps_after_the_gather(demo, twilio):
+    root = parse_twiml(twilio.post(gather_path(), {"Digits": ""}))
+    assert verbs(root) == ["Say", "Redirect"]
+    assert said(root) == ["Sorry, we didn't hear anything."]
+
+
+def test_speech_input_picks_option_by_phrase_or_spoken_digit(twilio):
+    sales = make_flow("sales", steps=[{"verb": "say", "text": "sales here"}])
+    support = make_flow("support", steps=[{"verb": "say", "text": "support here"}])
+    make_flow(
+        "menu",
+        steps=[{"verb": "gather", "input": "dtmf speech"}],
+        options=[
+            {"digits": "1", "phrase": "sales", "target_flow": sales},
+            {"digits": "2", "phrase": "customer support", "target_flow": support},
+        ],
+    )
+    path = gather_path("menu")
+    assert said(parse_twiml(twilio.post(path, {"SpeechResult": "Sales, please."}))) == [
+        "sales here"
+    ]
+    assert said(parse_twiml(twilio.post(path, {"SpeechResult": "Customer support"}))) == [
+        "support here"
+    ]
+    assert said(parse_twiml(twilio.post(path, {"SpeechResult": "two"}))) == ["support here"]
+    assert (
+        said(parse_twiml(twilio.post(path, {"SpeechResult": "support"})))[0] == twiml.INVALID_OPTION
+    )
+
+
+def test_option_whose_target_was_deleted(demo, twilio):
+    CallFlow.objects.get(slug="sales").delete()
+    root = parse_twiml(twilio.post(gather_path(), {"Digits": "1"}))
+    assert verbs(root) == ["Say", "Hangup"]
+    assert said(root) == [twiml.UNAVAILABLE]
+
+
+def test_option_whose_target_is_inactive(demo, twilio):
+    CallFlow.objects.filter(slug="sales").update(is_active=False)
+    root = parse_twiml(twilio.post(gather_path(), {"Digits": "1"}))
+    assert said(root) == [twiml.UNAVAILABLE]
+
+
+def test_step_deleted_mid_call(demo, twilio):
+    path = gather_path()
+    Step.objects.filter(flow__slug="main-menu", verb="gather").delete()
+    root = parse_twiml(twilio.post(path, {"Digits": "1"}))
+    assert verbs(root) == ["Say", "Hangup"]
+
+
+def test_step_of_another_flow_is_not_reachable_through_this_flow(demo, twilio):
+    other = Step.objects.get(flow__slug="sales", verb="dial")
+    root = parse_twiml(
+        twilio.post(f"/twilio/voice/flows/main-menu/steps/{other.pk}/gather/", {"Digits": "1"})
+    )
+    assert said(root) == [twiml.UNAVAILABLE]
+
+
+def test_record_without_next_flow_continues_with_following_steps(twilio):
+    make_flow(
+        "vm",
+        steps=[{"verb": "record"}, {"verb": "say", "text": "bye"}, {"verb": "hangup"}],
+    )
+    root = parse_twiml(twilio.post(step_path("vm", "record", "record"), {"RecordingUrl": "x"}))
+    assert verbs(root) == ["Say", "Hangup"]
+
+
+def test_enqueue_outcome_and_wait_music(twilio):
+    after = make_flow("after", steps=[{"verb": "say", "text": "nobody free"}])
+    make_flow(
+        "q",
+        steps=[
+            {
+                "verb": "enqueue",
+                "dial_target": "support",
+                "url": "https://example.com/m.mp3",
+                "next_flow": after,
+            }
+        ],
+    )
+    path = step_path("q", "enqueue", "enqueue")
+    assert said(parse_twiml(twilio.post(path, {"QueueResult": "leave"}))) == ["nobody free"]
+    assert verbs(parse_twiml(twilio.post(path, {"QueueResult": "bridged"}))) == ["Hangup"]
+    wait = parse_twiml(twilio.post(step_path("q", "enqueue", "wait"), {"QueuePosition": "1"}))
+    assert wait.find("Play").text == "https://example.com/m.mp3"
+    assert wait.find("Play").get("loop") == "0"
+
+
+def test_unexpected_error_answers_safe_twiml(demo, twilio, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("telephony.webhooks.load_flow_for_number", explode)
+    root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO}))
+    assert said(root) == [twiml.TECHNICAL_PROBLEM]
+
+
+@pytest.mark.parametrize(
+    "params", [{"ErrorCode": "11200", "ErrorUrl": "https://x/y", "CallSid": "CA1"}, {}]
+)
+def test_fallback_always_answers_safe_twiml(twilio, params):
+    root = parse_twiml(twilio.post("/twilio/fallback/", params))
+    assert verbs(root) == ["Say", "Hangup"]
+
+
+def test_fallback_for_messages_answers_an_empty_messaging_response(twilio):
+    root = parse_twiml(
+        twilio.post("/twilio/fallback/", {"MessageSid": "SM1", "ErrorCode": "11200"})
+    )
+    assert list(root) == []
+
+
+# --- query count -------------------------------------------------------------------------
+
+
+def count_queries(twilio, path, params):
+    with CaptureQueriesContext(connection) as queries:
+        parse_twiml(twilio.post(path, params))
+    return len(queries)
+
+
+def test_voice_webhook_query_count_is_constant(twilio):
+    short = make_flow("short", steps=[{"verb": "say", "text": "hi"}])
+    long = make_flow("long", steps=[{"verb": "say", "text": f"step {i}"} for i in range(50)])
+    make_number("+14155550101", short)
+    make_number("+14155550102", long)
+    few = count_queries(twilio, "/twilio/voice/", {"To": "+14155550101"})
+    for i in range(200):
+        make_number(f"+1415555{2000 + i}", long)
+    many = count_queries(twilio, "/twilio/voice/", {"To": "+14155550102"})
+    assert few == many
+    assert few == VOICE_WEBHOOK_QUERIES
