@@ -10,6 +10,7 @@ from xml.dom import minidom
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -95,6 +96,7 @@ class StepInline(admin.StackedInline):
     extra = 0
     ordering = ["position", "pk"]
     autocomplete_fields = ["next_flow", "answered_flow"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": [("position", "verb"), "text", "url", "next_flow"]}),
         ("Voice and repetition", {"fields": [("voice", "language"), ("loop", "length")]}),
