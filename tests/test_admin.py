@@ -254,3 +254,9 @@ def test_admin_requires_login(client):
 def test_step_positions_stay_natural_keys(admin_client):
     flow = make_flow("nk", steps=[{"verb": "say", "text": "a"}])
     assert Step.objects.get_by_natural_key("nk", 1).flow == flow
+
+
+def test_nul_characters_are_refused_not_a_500(admin_client):
+    data = flow_form("Nul", "nul", steps=[{"verb": "say", "text": "a\x00b"}])
+    page = error_text(admin_client.post("/admin/telephony/callflow/add/", data))
+    assert "Null characters are not allowed" in page
