@@ -1,4 +1,4 @@
-"""App config: registers the system checks."""
+"""App config: registers the system checks and the flow cache's signal handlers."""
 
 from django.apps import AppConfig
 
@@ -8,4 +8,9 @@ class TelephonyConfig(AppConfig):
     verbose_name = "Telephony"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the checks)
+        from django.db.models.signals import post_migrate
+
+        from . import checks, signals  # noqa: F401  (importing checks registers them)
+
+        signals.connect()
+        post_migrate.connect(signals.create_cache_table, sender=self)

@@ -1,13 +1,15 @@
 """Reads: load a flow (with its steps and options) in a fixed number of queries.
 
 The webhooks never touch the ORM directly; they ask here. Each loader costs the same
-number of queries whatever the flow's length or the size of the tables.
+number of queries whatever the flow's length or the size of the tables; the `cached_*`
+variants cost none at all once a worker has them (see flowcache).
 """
 
 from dataclasses import dataclass
 
 from django.db.models import Prefetch
 
+from . import flowcache
 from .models import CallFlow, MenuOption, PhoneNumber, Step
 
 
@@ -64,3 +66,16 @@ def load_flow_for_number(number: str) -> tuple[PhoneNumber | None, LoadedFlow | 
     if phone is None or phone.call_flow is None:
         return phone, None
     return phone, _loaded(phone.call_flow)
+
+
+# --- cached reads for the webhooks ----------------------------------------------------
+# Same results as above, kept per worker until staff next save (see flowcache). The
+# objects are shared between requests: treat them as read-only.
+
+
+def cached_flow(slug: str) -> LoadedFlow | None:
+    return flowcache.memo(("flow", slug), lambda: load_flow(slug))
+
+
+def cached_flow_for_number(number: str) -> tuple[PhoneNumber | None, LoadedFlow | None]:
+    return flowcache.memo(("number", number), lambda: load_flow_for_number(number))

@@ -7,6 +7,7 @@ application error has occurred". Subclasses implement `handle()` and return TwiM
 """
 
 import logging
+from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
@@ -19,15 +20,17 @@ from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from . import routing, twiml
-from .selectors import LoadedFlow, load_flow, load_flow_for_number
+from . import documents, routing, twiml
+from .selectors import LoadedFlow, cached_flow, cached_flow_for_number
 from .signatures import has_valid_signature
 
 logger = logging.getLogger(__name__)
 
 
-def twiml_response(document: TwiML) -> HttpResponse:
-    return HttpResponse(document.to_xml(), content_type="text/xml; charset=utf-8")
+def twiml_response(document: TwiML | str) -> HttpResponse:
+    """A TwiML object, or XML already rendered (and cached, see `documents`)."""
+    body = document if isinstance(document, str) else document.to_xml()
+    return HttpResponse(body, content_type="text/xml; charset=utf-8")
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -58,6 +61,7 @@ class TwilioWebhookView(View):
         return twiml.goodbye(twiml.TECHNICAL_PROBLEM)
 
 
+@lru_cache(maxsize=4096)  # Twilio sends our few numbers over and over; parsing costs
 def _e164(value: str) -> str | None:
     try:
         number = phonenumbers.parse(value.strip(), None)
@@ -73,29 +77,30 @@ class VoiceWebhook(TwilioWebhookView):
         number = _e164(request.POST.get("To", ""))
         if number is None:
             return twiml.goodbye(twiml.NOT_IN_SERVICE)
-        phone, loaded = load_flow_for_number(number)
+        phone, loaded = cached_flow_for_number(number)
         if phone is None:
             return twiml.goodbye(twiml.NOT_IN_SERVICE)
         if loaded is None:
             return twiml.goodbye(twiml.UNAVAILABLE)
-        return twiml.render_flow(loaded)
+        request.telephony_flow = loaded.slug  # for the webhook log line
+        return documents.flow_twiml(loaded)
 
 
 class FlowWebhook(TwilioWebhookView):
     """Run a flow by slug: Redirects, outbound calls' `url`."""
 
     def handle(self, request, slug):
-        loaded = load_flow(slug)
+        loaded = cached_flow(slug)
         if loaded is None:
             return twiml.goodbye(twiml.UNAVAILABLE)
-        return twiml.render_flow(loaded)
+        return documents.flow_twiml(loaded)
 
 
 class StepOutcomeView(TwilioWebhookView):
     """Base for the internal URLs a step hands Twilio (Gather/Dial/Record/Enqueue actions)."""
 
     def handle(self, request, slug, step_pk):
-        loaded = load_flow(slug)
+        loaded = cached_flow(slug)
         step = loaded.step(step_pk) if loaded else None
         if step is None or not loaded.flow.is_active:  # edited or deleted mid-call
             return twiml.goodbye(twiml.UNAVAILABLE)
@@ -107,10 +112,10 @@ class StepOutcomeView(TwilioWebhookView):
     @staticmethod
     def go_to(flow) -> VoiceResponse:
         """Render another flow; a missing or inactive target ends the call politely."""
-        loaded = load_flow(flow.slug) if flow is not None else None
+        loaded = cached_flow(flow.slug) if flow is not None else None
         if loaded is None or not loaded.flow.is_active:
             return twiml.goodbye(twiml.UNAVAILABLE)
-        return twiml.render_flow(loaded)
+        return documents.flow_twiml(loaded)
 
     @staticmethod
     def continue_after(loaded: LoadedFlow, step) -> VoiceResponse:

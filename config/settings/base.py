@@ -67,6 +67,23 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Caches. CACHE_URL (or REDIS_URL), e.g. redis://127.0.0.1:6379/0, names a cache shared by
+# every worker and machine; without one each worker has its own memory cache. Webhooks keep
+# flows and rendered TwiML per worker either way; TELEPHONY_CACHE holds the token that
+# invalidates them when staff save (telephony/flowcache.py, README "Deploying"). A
+# per-worker cache cannot hold that token, so then it lives in a one-row database table
+# (created by `migrate`).
+CACHES = {
+    "default": env.cache("CACHE_URL", default=env("REDIS_URL", default="locmemcache://")),
+    "telephony-generation": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "telephony_cache_generation",
+    },
+}
+TELEPHONY_CACHE = "default"
+TELEPHONY_CACHE_ENABLED = env.bool("TELEPHONY_CACHE_ENABLED", default=True)
+TELEPHONY_CACHE_MAX_ENTRIES = env.int("TELEPHONY_CACHE_MAX_ENTRIES", default=2000)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
