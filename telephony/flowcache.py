@@ -141,6 +141,15 @@ def memo(key: Hashable, build: Callable[[], T]) -> T:
     return value
 
 
+def remember(key: Hashable, value: object) -> None:
+    """Store `value` as if `memo(key, ...)` had built it (a loader that found two things)."""
+    if not enabled():
+        return
+    with _local.lock:
+        if _local.generation is not None and _local.generation == _request.generation:
+            _local.entries[key] = value
+
+
 def _write_new_generation() -> None:
     try:
         # A savepoint, so a failure cannot break the staff member's transaction.

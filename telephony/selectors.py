@@ -78,4 +78,10 @@ def cached_flow(slug: str) -> LoadedFlow | None:
 
 
 def cached_flow_for_number(number: str) -> tuple[PhoneNumber | None, LoadedFlow | None]:
-    return flowcache.memo(("number", number), lambda: load_flow_for_number(number))
+    def build():
+        phone, loaded = load_flow_for_number(number)
+        if loaded is not None:  # the Gather action that follows asks for it by slug
+            flowcache.remember(("flow", loaded.slug), loaded)
+        return phone, loaded
+
+    return flowcache.memo(("number", number), build)
