@@ -17,3 +17,53 @@ class TelephonyValidationError(TelephonyError, ValidationError):
 
 class InvalidSignature(TelephonyError, SuspiciousOperation):
     """A webhook request whose X-Twilio-Signature does not match (answered with 403)."""
+
+
+# --- Sending (services.send_sms / make_call and the backends) -------------------------
+
+
+class TelephonySendError(TelephonyError):
+    """Twilio refused a request, or could not be reached. `code` is Twilio's error code
+    (https://www.twilio.com/docs/errors/<code>) when Twilio gave one."""
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+class InvalidRecipient(TelephonySendError):
+    """21211: the To number is not a valid phone number."""
+
+
+class SenderNotAllowed(TelephonySendError):
+    """21212 / 21606: the From number is not ours, or cannot send SMS."""
+
+
+class CallerIdCannotSendSms(SenderNotAllowed):
+    """21601: a verified caller ID (or a voice-only number) cannot send SMS."""
+
+
+class UnverifiedRecipient(TelephonySendError):
+    """21608: a trial account may only send to verified numbers."""
+
+
+class RecipientOptedOut(TelephonySendError):
+    """21610, or our own OptOut table: the recipient replied STOP."""
+
+
+class CannotReceiveSms(TelephonySendError):
+    """21614: the To number cannot receive SMS (a landline, say)."""
+
+
+class TwilioAuthenticationError(TelephonySendError, ImproperlyConfigured):
+    """20003: Twilio refused our credentials."""
+
+
+class TwilioUnavailable(TelephonySendError):
+    """Twilio kept answering 429/5xx, or could not be reached, until retries ran out."""
+
+
+class TwilioTimeout(TwilioUnavailable):
+    """Twilio did not answer in time; a create request may or may not have taken effect."""

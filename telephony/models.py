@@ -155,6 +155,7 @@ class Step(models.Model):
         ENQUEUE = "enqueue", "Enqueue"
         REJECT = "reject", "Reject"
         HANGUP = "hangup", "Hangup"
+        SMS = "sms", "Sms (text the caller)"
 
     class GatherInput(models.TextChoices):
         DTMF = "dtmf", "Keypad"
@@ -364,6 +365,15 @@ class Step(models.Model):
         if not self.reason:
             errors["reason"] = "Choose busy or rejected."
 
+    def _clean_sms(self, errors):
+        # The message goes to the caller; `text` is its body, `url` an optional media URL.
+        if not self.text.strip():
+            errors["text"] = "Sms needs the text of the message to send the caller."
+        elif len(self.text) > SMS_MAX_CHARS:
+            errors["text"] = (
+                f"An SMS holds at most {SMS_MAX_CHARS} characters; this text has {len(self.text)}."
+            )
+
 
 class MenuOptionManager(models.Manager):
     def get_by_natural_key(self, flow_slug, digits, phrase):
@@ -442,3 +452,179 @@ def option_fits_gather(digits: str, gather: Step) -> str | None:
     if finish in digits:
         return f"'{finish}' ends the Gather's input, so it cannot be part of an option"
     return None
+
+
+# --- SMS auto-replies, opt-outs, call and message logs ------------------------------------
+
+# Keywords Twilio (and US carriers) treat as opt-out / opt-in / help; see README, "Inbound SMS".
+OPT_OUT_KEYWORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+RESERVED_KEYWORDS = OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS
+
+
+def normalize_keyword(text: str) -> str:
+    """How an inbound message is compared with a keyword: trimmed, one space, upper case."""
+    return " ".join(text.split()).upper()
+
+
+class SmsRuleManager(models.Manager):
+    def get_by_natural_key(self, number, keyword):
+        return self.get(phone_number__number=number, keyword=keyword)
+
+
+class SmsRule(models.Model):
+    """An SMS auto-reply of one number: a keyword and its reply. A blank keyword is the
+    default reply, sent when no keyword matches."""
+
+    phone_number = models.ForeignKey(
+        PhoneNumber, on_delete=models.CASCADE, related_name="sms_rules"
+    )
+    keyword = models.CharField(
+        max_length=160,
+        blank=True,
+        help_text="The whole message, any case, e.g. HOURS. Leave blank for the default reply.",
+    )
+    reply = models.TextField(
+        blank=True, help_text=f"The reply text (at most {SMS_MAX_CHARS} characters)."
+    )
+    media_url = models.URLField(
+        "media URL", max_length=500, blank=True, help_text="Optional image or file to attach (MMS)."
+    )
+
+    objects = SmsRuleManager()
+
+    class Meta:
+        ordering = ["phone_number", "keyword"]
+        verbose_name = "SMS rule"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["phone_number", "keyword"],
+                name="unique_sms_rule_keyword",
+                violation_error_message="This number already has a rule for this keyword.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.phone_number.number}: {self.keyword or '(default reply)'}"
+
+    def natural_key(self):
+        return (*self.phone_number.natural_key(), self.keyword)
+
+    natural_key.dependencies = ["telephony.phonenumber"]
+
+    def clean(self):
+        self.keyword = normalize_keyword(self.keyword)
+        errors = {}
+        if self.keyword in RESERVED_KEYWORDS:
+            errors["keyword"] = (
+                f"{self.keyword} is an opt-out/opt-in keyword handled for every number; "
+                "choose another keyword."
+            )
+        if not self.reply.strip() and not self.media_url:
+            errors["reply"] = "Give the reply text, a media URL, or both."
+        elif len(self.reply) > SMS_MAX_CHARS:
+            errors["reply"] = (
+                f"An SMS holds at most {SMS_MAX_CHARS} characters; this reply has {len(self.reply)}."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class OptOut(models.Model):
+    """A number that asked us to stop texting it. `send_sms()` refuses to text it."""
+
+    class Source(models.TextChoices):
+        KEYWORD = "keyword", "Sent an opt-out keyword"
+        TWILIO = "twilio", "Twilio error 21610"
+        STAFF = "staff", "Added by staff"
+
+    number = PhoneNumberField(unique=True, help_text="E.164, e.g. +14155550100.")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.STAFF)
+    keyword = models.CharField(max_length=160, blank=True, help_text="What they sent, if any.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "SMS opt-out"
+
+    def __str__(self):
+        return str(self.number)
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class LogEntry(models.Model):
+    """What call and message logs share. `sid` is null until Twilio has given one, so an
+    attempt is recorded before the API is called and is never lost."""
+
+    sid = models.CharField("Twilio SID", max_length=34, unique=True, null=True, blank=True)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    # Not PhoneNumberFields: Twilio also sends client:alice, sip:..., whatsapp:+1..., anonymous.
+    from_number = models.CharField("from", max_length=128, blank=True)
+    to_number = models.CharField("to", max_length=128, blank=True)
+    # Twilio's status words; statuses.py says which may replace which.
+    status = models.CharField(max_length=20, blank=True, db_index=True)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.sid or 'no SID yet'} {self.from_number} -> {self.to_number}"
+
+
+class CallLog(LogEntry):
+    """One inbound or outbound call."""
+
+    flow = models.ForeignKey(
+        CallFlow, null=True, blank=True, on_delete=models.SET_NULL, related_name="call_logs"
+    )
+    url = models.URLField("TwiML URL", max_length=500, blank=True)
+    duration = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds, from Twilio's final status callback."
+    )
+
+    class Meta(LogEntry.Meta):
+        verbose_name = "call log"
+
+
+class MessageLog(LogEntry):
+    """One inbound or outbound SMS/MMS. Inbound rows also keep the auto-reply we sent."""
+
+    body = models.TextField(blank=True)
+    media_urls = models.JSONField(default=list, blank=True)
+    reply = models.TextField(blank=True, help_text="Inbound: the auto-reply we answered with.")
+    # Set when a flow's Sms step sent this message, so a retried webhook sends it once.
+    call_sid = models.CharField("call SID", max_length=34, blank=True)
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="message_logs"
+    )
+
+    class Meta(LogEntry.Meta):
+        verbose_name = "message log"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call_sid", "step"],
+                condition=~models.Q(call_sid="") & models.Q(step__isnull=False),
+                name="unique_sms_step_per_call",
+            )
+        ]
+
+    def clean(self):
+        # Only what we send is held to Twilio's limit; what we received is kept as it came.
+        if self.direction == Direction.OUTBOUND and len(self.body) > SMS_MAX_CHARS:
+            raise ValidationError(
+                {
+                    "body": f"An SMS holds at most {SMS_MAX_CHARS} characters; this has {len(self.body)}."
+                }
+            )

@@ -71,6 +71,8 @@ def render_steps(response: VoiceResponse, loaded: LoadedFlow, steps) -> VoiceRes
             renderer(response, step, loaded)
         except Exception:  # stored data we did not expect: skip the step, keep the call
             logger.exception("Skipping step %s of flow %s: cannot render", step.pk, loaded.slug)
+        if step.verb == Step.Verb.SMS:
+            break  # Twilio leaves at the Sms step's Redirect; its webhook renders the rest
     return response
 
 
@@ -177,6 +179,13 @@ def _hangup(response, step: Step, loaded: LoadedFlow):
     response.hangup()
 
 
+def _sms(response, step: Step, loaded: LoadedFlow):
+    # <Sms> is deprecated in voice TwiML. Twilio is sent to the step's webhook, which
+    # texts the caller (through services.send_step_sms) and answers with the steps after
+    # it, so the message goes out exactly when the call reaches this step.
+    response.redirect(links.step_url("sms_step", loaded.slug, step.pk), method="POST")
+
+
 _RENDERERS = {
     Step.Verb.SAY: _say,
     Step.Verb.PLAY: _play,
@@ -188,6 +197,7 @@ _RENDERERS = {
     Step.Verb.ENQUEUE: _enqueue,
     Step.Verb.REJECT: _reject,
     Step.Verb.HANGUP: _hangup,
+    Step.Verb.SMS: _sms,
 }
 
 

@@ -16,5 +16,8 @@ urlpatterns = [
     path(f"{_step}/record/", webhooks.RecordOutcomeWebhook.as_view(), name="record"),
     path(f"{_step}/enqueue/", webhooks.EnqueueOutcomeWebhook.as_view(), name="enqueue"),
     path(f"{_step}/wait/", webhooks.WaitMusicWebhook.as_view(), name="wait"),
+    path(f"{_step}/sms/", webhooks.SmsStepWebhook.as_view(), name="sms_step"),
+    path("sms/", webhooks.SmsWebhook.as_view(), name="sms"),
+    path("status/", webhooks.StatusWebhook.as_view(), name="status"),
     path("fallback/", webhooks.FallbackWebhook.as_view(), name="fallback"),
 ]

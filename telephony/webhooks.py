@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import HttpResponse, HttpResponseForbidden
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -20,7 +20,9 @@ from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from . import documents, routing, twiml
+from . import documents, inbound, routing, services, twiml
+from .exceptions import TelephonyError
+from .models import CallLog, Direction, MessageLog
 from .selectors import LoadedFlow, cached_flow, cached_flow_for_number
 from .signatures import has_valid_signature
 
@@ -76,8 +78,10 @@ class VoiceWebhook(TwilioWebhookView):
     def handle(self, request):
         number = _e164(request.POST.get("To", ""))
         if number is None:
+            log_inbound_call(request, None)
             return twiml.goodbye(twiml.NOT_IN_SERVICE)
         phone, loaded = cached_flow_for_number(number)
+        log_inbound_call(request, loaded)  # one INSERT; a retried webhook adds no row
         if phone is None:
             return twiml.goodbye(twiml.NOT_IN_SERVICE)
         if loaded is None:
@@ -187,3 +191,127 @@ class FallbackWebhook(TwilioWebhookView):
         if "MessageSid" in request.POST or "SmsSid" in request.POST:
             return MessagingResponse()
         return twiml.goodbye(twiml.TECHNICAL_PROBLEM)
+
+
+# --- calls and messages logs, inbound SMS, status callbacks, Sms steps ---------------------
+
+
+def log_inbound_call(request, loaded: LoadedFlow | None) -> None:
+    post = request.POST
+    inbound.log_inbound_call(
+        sid=post.get("CallSid", ""),
+        from_=post.get("From", ""),
+        to=post.get("To", ""),
+        status=post.get("CallStatus", ""),
+        flow=loaded.flow if loaded is not None else None,
+    )
+
+
+class SmsStepWebhook(StepOutcomeView):
+    """The call reached a Sms step: text the caller, then run the steps after it.
+
+    The caller is `From` on an inbound call and `To` on an outbound one (`Direction`).
+    A message that cannot be sent (opted out, no SMS-capable number, Twilio refused) is
+    logged and the caller told so; the call goes on either way.
+    """
+
+    NOT_SENT = "Sorry, we could not send you a text message."
+
+    def outcome(self, request, loaded, step):
+        post = request.POST
+        outbound = post.get("Direction", "inbound").startswith("outbound")
+        caller, ours = (post.get("To", ""), post.get("From", ""))
+        if not outbound:
+            caller, ours = ours, caller
+        response = VoiceResponse()
+        if step.verb != step.Verb.SMS:  # edited mid-call: carry on without texting
+            return twiml.render_steps(response, loaded, loaded.steps_after(step))
+        try:
+            services.send_step_sms(
+                step=step,
+                call_sid=post.get("CallSid", ""),
+                caller=caller,
+                our_number=_e164(ours) or "",
+            )
+        except (TelephonyError, ValidationError) as exc:
+            logger.warning(
+                "Sms step %s of %s not sent to %s: %s", step.pk, loaded.slug, caller, exc
+            )
+            response.say(self.NOT_SENT)
+        return twiml.render_steps(response, loaded, loaded.steps_after(step))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class SmsWebhook(TwilioWebhookView):
+    """A message came in: log it once per MessageSid and answer with the number's rule."""
+
+    def handle(self, request):
+        post = request.POST
+        sid = post.get("MessageSid") or post.get("SmsSid") or ""
+        if not sid:
+            return MessagingResponse()
+        count = min(_int_or_none(post.get("NumMedia")) or 0, 10)  # Twilio sends at most 10
+        media = [post[f"MediaUrl{i}"] for i in range(count) if post.get(f"MediaUrl{i}")]
+        sender, receiver = post.get("From", ""), post.get("To", "")
+        reply = inbound.receive_sms(
+            sid=sid,
+            from_=_e164(sender) or sender,
+            to=_e164(receiver) or receiver,
+            body=post.get("Body", ""),
+            media_urls=media,
+        )
+        response = MessagingResponse()
+        if reply:
+            message = response.message(twiml.xml_safe(reply.body) if reply.body else None)
+            if reply.media_url:
+                message.media(twiml.xml_safe(reply.media_url))
+        return response
+
+    def error_twiml(self):
+        return MessagingResponse()  # no reply rather than a wrong one
+
+
+class StatusWebhook(TwilioWebhookView):
+    """Call and message status callbacks: statuses only move forward (see statuses.py)."""
+
+    def handle(self, request):
+        post = request.POST
+        changes = {}
+        if post.get("ErrorCode"):
+            changes["error_code"] = _int_or_none(post.get("ErrorCode"))
+            changes["error_message"] = post.get("ErrorMessage", "")
+        defaults = {
+            "from_number": post.get("From", "")[:128],
+            "to_number": post.get("To", "")[:128],
+        }
+        message_sid = post.get("MessageSid") or post.get("SmsSid")
+        if message_sid:
+            status = post.get("MessageStatus") or post.get("SmsStatus") or ""
+            model = MessageLog
+            # Status callbacks only ever come for messages we (or the console) sent.
+            defaults["direction"] = Direction.OUTBOUND
+            sid = message_sid
+        elif post.get("CallSid"):
+            status = post.get("CallStatus", "")
+            model = CallLog
+            inbound_call = post.get("Direction", "") == "inbound"
+            defaults["direction"] = Direction.INBOUND if inbound_call else Direction.OUTBOUND
+            if post.get("CallDuration"):
+                changes["duration"] = _int_or_none(post.get("CallDuration"))
+            sid = post["CallSid"]
+        else:
+            return MessagingResponse()
+        if status:
+            inbound.record_status(
+                model, sid=sid[:34], status=status[:20], defaults=defaults, changes=changes
+            )
+        return MessagingResponse()
+
+    def error_twiml(self):
+        return MessagingResponse()

@@ -125,6 +125,22 @@ TELEPHONY_PUBLIC_URL = env("TELEPHONY_PUBLIC_URL", default="")
 # Switch signature validation off only for local experiments; a system check warns.
 TELEPHONY_VALIDATE_SIGNATURES = env.bool("TELEPHONY_VALIDATE_SIGNATURES", default=True)
 
+# --- Sending (README, "Sending SMS and calls") ---------------------------------------------
+# twilio | console | locmem, or a dotted path. Empty: twilio when TWILIO_ACCOUNT_SID and
+# TWILIO_AUTH_TOKEN are both set, else console (prints, sends nothing).
+TELEPHONY_BACKEND = env("TELEPHONY_BACKEND", default="")
+# The sender when none is given (blank: our first SMS-/voice-capable number).
+TELEPHONY_DEFAULT_FROM = env("TELEPHONY_DEFAULT_FROM", default="")
+# Twilio REST calls: seconds to wait for an answer, then retries of 429/5xx with
+# exponential backoff and jitter, bounded in attempts and in total seconds.
+TELEPHONY_TWILIO_TIMEOUT = env.float("TELEPHONY_TWILIO_TIMEOUT", default=10.0)
+TELEPHONY_RETRY_ATTEMPTS = env.int("TELEPHONY_RETRY_ATTEMPTS", default=4)
+TELEPHONY_RETRY_BASE_DELAY = env.float("TELEPHONY_RETRY_BASE_DELAY", default=0.5)
+TELEPHONY_RETRY_MAX_DELAY = env.float("TELEPHONY_RETRY_MAX_DELAY", default=8.0)
+TELEPHONY_RETRY_MAX_SECONDS = env.float("TELEPHONY_RETRY_MAX_SECONDS", default=20.0)
+# Another base URL for api.twilio.com (a local fake Twilio in tests, or an API proxy).
+TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

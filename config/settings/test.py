@@ -11,6 +11,14 @@ TWILIO_AUTH_TOKEN = "test-auth-token"
 TWILIO_PREVIOUS_AUTH_TOKENS = []
 TELEPHONY_PUBLIC_URL = ""
 TELEPHONY_VALIDATE_SIGNATURES = True
+# Nothing leaves the test run: tests that exercise the twilio backend point it at the
+# local fake Twilio (tests/fake_twilio.py) and shrink the retry delays.
+TELEPHONY_BACKEND = "locmem"
+TELEPHONY_DEFAULT_FROM = ""
+TELEPHONY_RETRY_BASE_DELAY = 0.001
+TELEPHONY_RETRY_MAX_DELAY = 0.005
+TELEPHONY_TWILIO_TIMEOUT = 2.0
+TWILIO_API_BASE_URL = ""
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1", "switchboard.example.com"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///:memory:")}

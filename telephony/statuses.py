@@ -1,0 +1,60 @@
+"""The order of Twilio's call and message statuses, so a status only ever moves forward.
+
+Twilio sends status callbacks over separate HTTP requests, which can arrive late, out of
+order or twice. Each status gets a rank; a row's status may only be replaced by one of a
+higher rank, so a late "sent" never overwrites "delivered", a terminal status is never
+replaced by an earlier one, and a duplicate changes nothing.
+
+Sources: https://www.twilio.com/docs/voice/api/call-resource#call-status-values and
+https://www.twilio.com/docs/messaging/api/message-resource#message-status-values
+"""
+
+# Ours, not Twilio's: recorded before the API is called, replaced by whatever comes next.
+PENDING = "pending"
+# Ours: the request failed (Twilio refused it or could not be reached).
+FAILED = "failed"
+
+CALL_RANKS = {
+    "": -1,
+    PENDING: 0,
+    "queued": 1,
+    "initiated": 2,
+    "ringing": 3,
+    "in-progress": 4,
+    # Terminal: a call ends once, so none replaces another.
+    "completed": 5,
+    "busy": 5,
+    "no-answer": 5,
+    "canceled": 5,
+    "failed": 5,
+}
+
+MESSAGE_RANKS = {
+    "": -1,
+    PENDING: 0,
+    "scheduled": 1,
+    "accepted": 2,
+    "queued": 3,
+    "sending": 4,
+    "receiving": 4,
+    "sent": 5,
+    "partially_delivered": 6,
+    # Final delivery outcomes: none replaces another...
+    "delivered": 7,
+    "undelivered": 7,
+    "failed": 7,
+    "canceled": 7,
+    "received": 7,
+    # ...except that a delivered message may later be read (WhatsApp, RCS).
+    "read": 8,
+}
+
+
+def earlier_statuses(ranks: dict[str, int], status: str) -> list[str]:
+    """The statuses `status` may replace: every known status of a lower rank.
+
+    An unknown status (Twilio adds some now and then) replaces nothing but a blank or
+    pending one, so it is recorded but never overwrites real progress.
+    """
+    rank = ranks.get(status, ranks[PENDING] + 0.5)
+    return [known for known, known_rank in ranks.items() if known_rank < rank]
