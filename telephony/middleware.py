@@ -1,0 +1,51 @@
+"""One structured log line per Twilio webhook: which call or message, which number and
+flow, the HTTP status and how long we took.
+
+It sits first in MIDDLEWARE so the duration covers everything Django did, and only
+speaks for requests routed to the telephony app. Views may name the flow they answered
+with by setting `request.telephony_flow` (the voice webhook picks it by number).
+"""
+
+import logging
+import time
+
+logger = logging.getLogger("telephony.access")
+
+_SID_FIELDS = ("CallSid", "MessageSid", "SmsSid")
+
+
+def _sid(post) -> str:
+    return next((post[field] for field in _SID_FIELDS if post.get(field)), "")
+
+
+class WebhookLogMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None and match.app_name == "telephony":
+            self.log(request, response, match, time.perf_counter() - started)
+        return response
+
+    @staticmethod
+    def log(request, response, match, seconds: float) -> None:
+        try:
+            post = request.POST if request.method == "POST" else {}
+        except Exception:  # an unreadable body was already answered with a 400
+            post = {}
+        fields = {
+            "webhook": match.url_name,
+            "sid": _sid(post),
+            "number": post.get("To", ""),
+            "flow": getattr(request, "telephony_flow", None) or match.kwargs.get("slug", ""),
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 2),
+        }
+        logger.info(
+            "%(webhook)s %(status)s %(sid)s to=%(number)s flow=%(flow)s %(duration_ms)sms",
+            fields,
+            extra=fields,
+        )
