@@ -75,7 +75,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # per-worker cache cannot hold that token, so then it lives in a one-row database table
 # (created by `migrate`).
 CACHES = {
-    "default": env.cache("CACHE_URL", default=env("REDIS_URL", default="locmemcache://")),
+    "default": env.cache_url_config(
+        env("CACHE_URL", default="").strip() or env("REDIS_URL", default="").strip() or "locmemcache://"
+    ),
     "telephony-generation": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "telephony_cache_generation",
