@@ -76,7 +76,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # (created by `migrate`).
 CACHES = {
     "default": env.cache_url_config(
-        env("CACHE_URL", default="").strip() or env("REDIS_URL", default="").strip() or "locmemcache://"
+        env("CACHE_URL", default="").strip()
+        or env("REDIS_URL", default="").strip()
+        or "locmemcache://"
     ),
     "telephony-generation": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
