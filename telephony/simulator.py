@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import phonenumbers
 from django.conf import settings
 from django.test import Client
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from .exceptions import TelephonyConfigurationError, TelephonyValidationError
 from .models import CallFlow, PhoneNumber
@@ -476,7 +476,15 @@ class CallSimulator(_Base):
     def _verb_redirect(self, element, url):
         target = self.absolute((element.text or "").strip(), url)
         path = self.local_path(target)
-        self._line("goto", f"Redirected to {path or target}")
+        if path and _url_name(path) == "sms_step":
+            # A flow's Sms step: its webhook really sends the text, through the backend.
+            self._line(
+                "sms",
+                f"Texts the caller at {self.caller} (Sms step; the {_backend_name()} "
+                "backend sends it)",
+            )
+        else:
+            self._line("goto", f"Redirected to {path or target}")
         return (element.get("method", "POST").upper(), target, {})
 
     def _verb_dial(self, element, url):
@@ -531,6 +539,21 @@ class CallSimulator(_Base):
 
     def _verb_hangup(self, element, url):
         raise _Ended("hangup", "Hangs up: the call is over (<Hangup>).")
+
+
+def _url_name(path: str) -> str:
+    try:
+        return resolve(urlsplit(path).path).url_name or ""
+    except Resolver404:
+        return ""
+
+
+def _backend_name() -> str:
+    try:
+        from .backends import backend_path
+    except ImportError:  # an older tree without sending backends
+        return "configured"
+    return backend_path().rsplit(".", 2)[-2] if "." in backend_path() else backend_path()
 
 
 def _to(element) -> str:
