@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from . import twiml
+from .admin_tools import FlowToolsMixin, NumberToolsMixin
 from .models import (
     CallFlow,
     MenuOption,
@@ -126,7 +127,7 @@ class MenuOptionInline(admin.TabularInline):
 
 
 @admin.register(CallFlow)
-class CallFlowAdmin(admin.ModelAdmin):
+class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "step_count", "updated_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug", "description"]
@@ -213,7 +214,7 @@ class CallFlowAdmin(admin.ModelAdmin):
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(admin.ModelAdmin):
+class PhoneNumberAdmin(NumberToolsMixin, admin.ModelAdmin):
     list_display = ["number", "friendly_name", "call_flow", "voice_capable", "sms_capable"]
     list_filter = ["voice_capable", "sms_capable", "call_flow"]
     search_fields = ["number", "friendly_name", "sid"]

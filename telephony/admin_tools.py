@@ -68,7 +68,9 @@ class SimulatorMixin:
         except (TypeError, ValueError):
             events = []
         call_sid = data.get("call_sid", "")
-        if not _CALL_SID.match(call_sid) or "restart" in data:
+        if not _CALL_SID.match(call_sid):
+            call_sid = ""  # a new call
+        if "restart" in data:
             call_sid, events = "", []
         if data.get("key") in KEYPAD:
             events.append(f"k:{data['key']}")

@@ -1,0 +1,196 @@
+"""Checks, diagram and simulator in the real admin, through Django's test client."""
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from telephony import diagram
+from telephony.models import CallFlow, PhoneNumber
+from tests.factories import make_flow, make_number
+from tests.test_admin import flow_form
+
+pytestmark = pytest.mark.django_db
+
+needs_graphviz = pytest.mark.skipif(
+    diagram.layout_program() is None, reason="no Graphviz program (pip install graphviz-pure)"
+)
+
+
+def change_url(flow):
+    return f"/admin/telephony/callflow/{flow.pk}/change/"
+
+
+def simulate_url(obj):
+    model = "callflow" if isinstance(obj, CallFlow) else "phonenumber"
+    return f"/admin/telephony/{model}/{obj.pk}/simulate/"
+
+
+def transcript_lines(response):
+    html = response.content.decode()
+    return [
+        re.sub(r"\s+", " ", ET.fromstring(f"<li>{item}</li>").text or "")
+        for item in re.findall(r'<li class="sim-[a-z]+">(.*?)</li>', html)
+    ]
+
+
+def hidden(response, name):
+    match = re.search(rf'name="{name}" value="([^"]*)"', response.content.decode())
+    return match.group(1).replace("&quot;", '"')
+
+
+# --- checks and diagram on the change page -------------------------------------------------
+
+
+@needs_graphviz
+def test_change_page_shows_checks_and_diagram(demo, admin_client):
+    flow = CallFlow.objects.get(slug="main-menu")
+    html = admin_client.get(change_url(flow)).content.decode()
+    assert "Problems found" in html
+    start = html.index('<div class="flow-diagram">')
+    svg = html[html.index("<svg", start) : html.index("</svg>", start) + 6]
+    root = ET.fromstring(svg)  # well-formed SVG, inline
+    texts = {"".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"+15005550006", 'press 2 / say "voicemail"', "no answer", "redirect"} <= texts
+    assert "Simulate a call" in html
+    assert simulate_url(flow) in html
+
+
+def test_diagram_falls_back_to_text_without_graphviz(demo, admin_client, monkeypatch):
+    monkeypatch.setattr(diagram, "layout_program", lambda: None)
+    flow = CallFlow.objects.get(slug="main-menu")
+    html = admin_client.get(change_url(flow)).content.decode()
+    assert 'class="flow-diagram"' not in html
+    assert "main-menu --press 1 / say &quot;sales&quot;--&gt; sales" in html
+
+
+def test_findings_become_warnings_after_save(admin_client):
+    data = flow_form("Menu", "menu", steps=[{"verb": "gather", "text": "Press a key"}])
+    data["_continue"] = "1"  # stay on the change page
+    response = admin_client.post("/admin/telephony/callflow/add/", data, follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(
+        m.startswith("Error in flow menu, step 1 (Gather (menu)): This Gather has no menu options")
+        for m in shown
+    ), shown
+    assert any("No number, option or step leads to this flow" in m for m in shown)
+    html = response.content.decode()
+    assert 'class="flow-check-error"' in html
+
+
+def test_no_warnings_for_a_clean_flow(admin_client):
+    sales = make_flow("sales", steps=[{"verb": "hangup"}])
+    flow = make_flow("menu", steps=[{"verb": "hangup"}])
+    make_number("+14155550111", flow)
+    data = flow_form(
+        "Menu",
+        "menu",
+        existing_steps=[{"id": str(flow.steps.get().pk), "verb": "say", "text": "Hi"}],
+        steps=[{"verb": "gather", "num_digits": "1"}],
+        options=[{"digits": "1", "target_flow": str(sales.pk)}],
+    )
+    data["_continue"] = "1"
+    response = admin_client.post(change_url(flow), data, follow=True)
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert not [m for m in shown if m.startswith(("Error", "Warning"))], shown
+    assert "No problems found." in response.content.decode()
+
+
+# --- the simulator page ------------------------------------------------------------------
+
+
+def test_simulator_waits_at_the_menu_then_follows_a_key(demo, admin_client):
+    flow = CallFlow.objects.get(slug="main-menu")
+    page = admin_client.get(simulate_url(flow))
+    assert page.status_code == 200
+    lines = transcript_lines(page)
+    assert lines[0].startswith("Running flow 'main-menu'")
+    assert lines[-1] == "Waiting for the caller..."
+    assert 'name="key" value="2"' in page.content.decode()
+
+    pressed = admin_client.post(
+        simulate_url(flow),
+        {
+            "events": hidden(page, "events"),
+            "call_sid": hidden(page, "call_sid"),
+            "caller": "+14155551234",
+            "dial_status": "no-answer",
+            "key": "2",
+        },
+    )
+    lines = transcript_lines(pressed)
+    assert "Caller presses 2" in lines
+    assert 'Says: "Thank you for your message. Goodbye."' in lines
+    assert lines[-1] == "Hangs up: the call is over (<Hangup>)."
+    assert json.loads(hidden(pressed, "events")) == ["k:2"]
+    assert hidden(pressed, "call_sid") == hidden(page, "call_sid")
+    assert 'name="key"' not in pressed.content.decode()  # the call is over: no keypad
+
+
+def test_simulator_multi_key_option_shows_keys_so_far(admin_client):
+    target = make_flow("target", steps=[{"verb": "say", "text": "Twelve"}])
+    make_flow("menu", steps=[{"verb": "gather", "num_digits": 2}], options=[("12", target)])
+    flow = CallFlow.objects.get(slug="menu")
+    one = admin_client.post(simulate_url(flow), {"events": "[]", "key": "1"})
+    assert "Pressed so far" in one.content.decode()
+    two = admin_client.post(
+        simulate_url(flow),
+        {"events": hidden(one, "events"), "call_sid": hidden(one, "call_sid"), "key": "2"},
+    )
+    assert 'Says: "Twelve"' in transcript_lines(two)
+
+
+def test_simulator_for_a_number_and_dial_outcome(demo, admin_client):
+    number = PhoneNumber.objects.get(number="+15005550006")
+    page = admin_client.post(
+        simulate_url(number), {"events": '["k:1"]', "dial_status": "completed"}
+    )
+    lines = transcript_lines(page)
+    assert lines[0] == "Calling +15005550006 from +14155551234"
+    assert "Dials number +14155550100 (timeout 20 s): completed" in lines
+    assert (
+        "Simulate a call"
+        in admin_client.get(f"/admin/telephony/phonenumber/{number.pk}/change/").content.decode()
+    )
+
+
+def test_simulator_shows_bad_input_without_failing(demo, admin_client):
+    flow = CallFlow.objects.get(slug="main-menu")
+    page = admin_client.post(
+        simulate_url(flow), {"events": "not json", "caller": "nope", "dial_status": "x"}
+    )
+    assert page.status_code == 200
+    assert "&#x27;nope&#x27; is not a phone number to call from" in page.content.decode()
+
+
+def test_simulator_restart_forgets_the_keys(demo, admin_client):
+    flow = CallFlow.objects.get(slug="main-menu")
+    page = admin_client.post(simulate_url(flow), {"events": '["k:2"]', "restart": "1"})
+    assert transcript_lines(page)[-1] == "Waiting for the caller..."
+    assert json.loads(hidden(page, "events")) == []
+
+
+def test_simulator_needs_view_permission(demo, client):
+    flow = CallFlow.objects.get(slug="main-menu")
+    staff = User.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(staff)
+    assert client.get(simulate_url(flow)).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_callflow"))
+    staff = User.objects.get(pk=staff.pk)
+    client.force_login(staff)
+    assert client.get(simulate_url(flow)).status_code == 200
+
+
+def test_simulator_requires_login(demo, client):
+    flow = CallFlow.objects.get(slug="main-menu")
+    response = client.get(simulate_url(flow))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_simulator_for_a_missing_flow_redirects(admin_client):
+    response = admin_client.get("/admin/telephony/callflow/999/simulate/")
+    assert response.status_code == 302
