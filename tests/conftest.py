@@ -48,3 +48,24 @@ def twilio(client):
 @pytest.fixture
 def demo(db):
     call_command("loaddata", "demo", verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def outbox():
+    """What the locmem sending backend (the test default) sent; emptied for every test."""
+    from telephony.backends import locmem
+
+    locmem.reset()
+    yield locmem.outbox
+    locmem.reset()
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    """A local fake api.twilio.com (tests/fake_twilio.py) behind the real twilio backend."""
+    from tests.fake_twilio import FakeTwilio
+
+    with FakeTwilio() as server:
+        settings.TELEPHONY_BACKEND = "twilio"
+        settings.TWILIO_API_BASE_URL = server.url
+        yield server

@@ -1,0 +1,281 @@
+"""A local stand-in for api.twilio.com: a real HTTP server on 127.0.0.1, in a thread.
+
+It speaks the slice of the 2010-04-01 REST API we use - Messages and Calls (create),
+IncomingPhoneNumbers (list, paged, and update), OutgoingCallerIds (list) - with Twilio's
+JSON bodies and error bodies ({code, message, more_info, status}), and checks HTTP Basic
+auth like Twilio (20003 otherwise). The real `twilio` client talks to it over HTTP, so
+tests exercise the client's own URL building, form encoding and error parsing.
+
+Tests script failures with `fail_next()` (an error status and code, optionally a delay to
+provoke client timeouts) and assert on `received`: every request's method, path, form
+fields and credentials.
+"""
+
+import base64
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+ACCOUNT_SID = "AC" + "0" * 32  # config.settings.test
+AUTH_TOKEN = "test-auth-token"
+API = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict
+    form: dict  # field -> list of values
+    auth: tuple[str, str] | None
+    headers: dict
+
+    def field(self, name):
+        values = self.form.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Planned:
+    status: int
+    body: dict | None
+    delay: float = 0.0
+    path_contains: str = ""
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str = ACCOUNT_SID
+    auth_token: str = AUTH_TOKEN
+    page_size: int = 50
+    numbers: list[dict] = field(default_factory=list)
+    caller_ids: list[dict] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    planned: list[Planned] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                fake._handle(self)
+
+            def do_POST(self):
+                fake._handle(self)
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- scripting --------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        status: int,
+        code: int | None = None,
+        message: str = "",
+        *,
+        delay=0.0,
+        times: int = 1,
+        path_contains: str = "",
+    ):
+        """The next `times` matching requests get this Twilio error answer."""
+        body = None
+        if code is not None or message:
+            body = error_body(code or status, message or f"Error {code or status}", status)
+        for _ in range(times):
+            self.planned.append(Planned(status, body, delay, path_contains))
+
+    def delay_next(self, seconds: float, *, path_contains: str = ""):
+        """The next matching request is answered normally, but only after `seconds`."""
+        self.planned.append(Planned(0, None, seconds, path_contains))
+
+    def add_number(
+        self, number: str, *, sid=None, friendly_name="", voice=True, sms=True, mms=False
+    ):
+        record = {
+            "sid": sid or "PN" + uuid.uuid4().hex,
+            "account_sid": self.account_sid,
+            "phone_number": number,
+            "friendly_name": friendly_name or number,
+            "capabilities": {"voice": voice, "sms": sms, "mms": mms, "fax": False},
+            "voice_url": "",
+            "voice_method": "POST",
+            "voice_fallback_url": "",
+            "sms_url": "",
+            "sms_method": "POST",
+            "sms_fallback_url": "",
+            "status_callback": "",
+        }
+        record["uri"] = f"{API}/IncomingPhoneNumbers/{record['sid']}.json"
+        self.numbers.append(record)
+        return record
+
+    def add_caller_id(self, number: str, *, friendly_name=""):
+        sid = "PN" + uuid.uuid4().hex
+        self.caller_ids.append(
+            {
+                "sid": sid,
+                "account_sid": self.account_sid,
+                "phone_number": number,
+                "friendly_name": friendly_name or number,
+                "uri": f"{API}/OutgoingCallerIds/{sid}.json",
+            }
+        )
+
+    def requests_to(self, suffix: str) -> list[Received]:
+        return [r for r in self.received if r.path.endswith(suffix)]
+
+    # --- serving ---------------------------------------------------------------------------
+
+    def _handle(self, handler: BaseHTTPRequestHandler):
+        parts = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length).decode() if length else ""
+        received = Received(
+            method=handler.command,
+            path=parts.path,
+            query=parse_qs(parts.query),
+            form=parse_qs(raw, keep_blank_values=True),
+            auth=_basic_auth(handler.headers.get("Authorization", "")),
+            headers=dict(handler.headers),
+        )
+        with self._lock:
+            self.received.append(received)
+            plan = next((p for p in self.planned if p.path_contains in parts.path), None)
+            if plan is not None:
+                self.planned.remove(plan)
+        if plan is not None and plan.delay:
+            time.sleep(plan.delay)
+        if plan is not None and plan.status:
+            status, body = plan.status, plan.body
+        elif received.auth != (self.account_sid, self.auth_token):
+            status, body = 401, error_body(20003, "Authenticate", 401)
+        else:
+            status, body = self._route(received)
+        payload = json.dumps(body).encode() if body is not None else b""
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+            pass
+
+    def _route(self, r: Received) -> tuple[int, dict]:
+        if not r.path.startswith(API + "/"):
+            return 404, error_body(20404, f"The requested resource {r.path} was not found", 404)
+        resource = r.path[len(API) + 1 :]
+        if r.method == "POST" and resource == "Messages.json":
+            return 201, self._message(r)
+        if r.method == "POST" and resource == "Calls.json":
+            return 201, self._call(r)
+        if r.method == "GET" and resource == "IncomingPhoneNumbers.json":
+            return 200, self._page(r, "incoming_phone_numbers", self.numbers)
+        if r.method == "GET" and resource == "OutgoingCallerIds.json":
+            return 200, self._page(r, "outgoing_caller_ids", self.caller_ids)
+        if r.method == "POST" and resource.startswith("IncomingPhoneNumbers/"):
+            sid = resource.removeprefix("IncomingPhoneNumbers/").removesuffix(".json")
+            number = next((n for n in self.numbers if n["sid"] == sid), None)
+            if number is None:
+                return 404, error_body(20404, f"The requested resource {r.path} was not found", 404)
+            for name, values in r.form.items():
+                key = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+                number[key] = values[0]
+            return 200, number
+        return 404, error_body(20404, f"The requested resource {r.path} was not found", 404)
+
+    def _message(self, r: Received) -> dict:
+        sid = "SM" + uuid.uuid4().hex
+        media = r.form.get("MediaUrl", [])
+        return {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": r.field("To"),
+            "from": r.field("From"),
+            "body": r.field("Body") or "",
+            "status": "queued",
+            "num_segments": "1",
+            "num_media": str(len(media)),
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "price": None,
+            "error_code": None,
+            "error_message": None,
+            "date_created": "Mon, 23 Nov 2026 09:00:00 +0000",
+            "date_updated": "Mon, 23 Nov 2026 09:00:00 +0000",
+            "date_sent": None,
+            "uri": f"{API}/Messages/{sid}.json",
+            "subresource_uris": {"media": f"{API}/Messages/{sid}/Media.json"},
+        }
+
+    def _call(self, r: Received) -> dict:
+        sid = "CA" + uuid.uuid4().hex
+        return {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": r.field("To"),
+            "from": r.field("From"),
+            "status": "queued",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "duration": None,
+            "date_created": "Mon, 23 Nov 2026 09:00:00 +0000",
+            "uri": f"{API}/Calls/{sid}.json",
+        }
+
+    def _page(self, r: Received, key: str, records: list[dict]) -> dict:
+        page = int((r.query.get("Page") or ["0"])[0])
+        size = self.page_size
+        chunk = records[page * size : (page + 1) * size]
+        more = (page + 1) * size < len(records)
+        base = r.path
+        return {
+            key: chunk,
+            "page": page,
+            "page_size": size,
+            "start": page * size,
+            "end": page * size + len(chunk) - 1,
+            "uri": f"{base}?PageSize={size}&Page={page}",
+            "first_page_uri": f"{base}?PageSize={size}&Page=0",
+            "next_page_uri": f"{base}?PageSize={size}&Page={page + 1}" if more else None,
+            "previous_page_uri": f"{base}?PageSize={size}&Page={page - 1}" if page else None,
+        }
+
+
+def error_body(code: int, message: str, status: int) -> dict:
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def _basic_auth(header: str) -> tuple[str, str] | None:
+    if not header.startswith("Basic "):
+        return None
+    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    return user, password
