@@ -362,7 +362,10 @@ class CallSimulator(_Base):
             raise SimulatorError(f"There is no call flow with the slug {slug!r}.")
         number = flow.phone_numbers.order_by("number").first()
         self.to = str(number.number) if number else PLACEHOLDER_TO
-        self._line("start", f"Running flow {slug!r} for a call from {self.caller} to {self.to}")
+        note = "" if number else " (no number answers with this flow: a stand-in)"
+        self._line(
+            "start", f"Running flow {slug!r} for a call from {self.caller} to {self.to}{note}"
+        )
         return self._run(self.base + flow.get_webhook_path())
 
     # -- the engine --
