@@ -8,6 +8,7 @@ unique SID column decides, never a read-then-write in Python.
 import logging
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -91,7 +92,10 @@ def receive_sms(
 def _reply_for(*, from_: str, to: str, body: str) -> SmsReply:
     keyword = normalize_keyword(body)
     if keyword in OPT_OUT_KEYWORDS:
-        record_opt_out(number=from_, source=OptOut.Source.KEYWORD, keyword=keyword)
+        try:
+            record_opt_out(number=from_, source=OptOut.Source.KEYWORD, keyword=keyword)
+        except ValidationError:  # not a phone number (whatsapp:..., a short code...)
+            logger.warning("Opt-out from %r not recorded: not a phone number", from_)
         return SmsReply()  # Twilio (or the carrier) confirms the opt-out itself
     if keyword in OPT_IN_KEYWORDS:
         remove_opt_out(number=from_)
@@ -123,12 +127,12 @@ def record_status(
     (a message sent from the Twilio console, a TwiML reply) gets a new row.
     """
     ranks = statuses.CALL_RANKS if model is CallLog else statuses.MESSAGE_RANKS
-    earlier = statuses.earlier_statuses(ranks, status)
+    blocking = [*statuses.statuses_that_block(ranks, status), status]
     update = {"status": status, "updated_at": timezone.now(), **changes}
 
     def advance() -> int:
         # One conditional UPDATE: atomic in the database, whatever runs concurrently.
-        return model.objects.filter(Q(sid=sid) & Q(status__in=earlier)).update(**update)
+        return model.objects.filter(Q(sid=sid) & ~Q(status__in=blocking)).update(**update)
 
     if advance():
         return

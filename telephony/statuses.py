@@ -58,3 +58,13 @@ def earlier_statuses(ranks: dict[str, int], status: str) -> list[str]:
     """
     rank = ranks.get(status, ranks[PENDING] + 0.5)
     return [known for known, known_rank in ranks.items() if known_rank < rank]
+
+
+def statuses_that_block(ranks: dict[str, int], status: str) -> list[str]:
+    """The known statuses `status` may not replace: those of its rank or higher.
+
+    The complement of `earlier_statuses()` among known statuses; unknown statuses
+    already stored are not in it, so real progress always replaces them.
+    """
+    earlier = set(earlier_statuses(ranks, status))
+    return [known for known in ranks if known not in earlier]
