@@ -324,14 +324,6 @@ def sms_webhook_installed():
     return True
 
 
-def test_sms_simulator_without_the_webhook_says_so(db):
-    if sms_webhook_installed():
-        pytest.skip("the SMS webhook exists now; see test_sms_simulator_posts_to_the_webhook")
-    make_number(DEMO)
-    with pytest.raises(SimulatorError, match="telephony:sms"):
-        SmsSimulator().run(to=DEMO, body="hello")
-
-
 @pytest.mark.skipif(
     not sms_webhook_installed(),
     reason="the SMS webhook (URL name telephony:sms) is being built in another issue",
