@@ -33,7 +33,10 @@ def test_simulate_call_flow_with_dial_status_and_caller(demo):
     lines = run(
         "simulate_call", "--flow", "sales", "--from", "+14155550123", "--dial-status", "busy"
     )
-    assert lines[0] == f"Running flow 'sales' for a call from +14155550123 to {DEMO}"
+    assert lines[0] == (
+        f"Running flow 'sales' for a call from +14155550123 to {DEMO}"
+        " (no number answers with this flow: a stand-in)"
+    )
     assert "  Dials number +14155550100 (timeout 20 s): busy" in lines
     assert lines[-1] == "Hangs up: the call is over (<Hangup>)."
 
