@@ -174,6 +174,14 @@ def _record_sent(log, sent: Sent, ranks: dict[str, int]):
     if log.status in statuses.earlier_statuses(ranks, sent.status):
         log.status = sent.status
     log.full_clean(validate_unique=False, validate_constraints=False)
+    logger.info(
+        "%s %s from %s to %s: %s",
+        type(log).__name__,
+        sent.sid,
+        log.from_number,
+        log.to_number,
+        sent.status,
+    )
     try:
         with transaction.atomic():
             log.save(update_fields=["sid", "status", "updated_at"])

@@ -313,3 +313,13 @@ def test_an_unreachable_twilio_is_retried_then_reported(settings):
     settings.TELEPHONY_RETRY_ATTEMPTS = 3
     with pytest.raises(exceptions.TwilioUnavailable, match="after 3 attempt.*could not connect"):
         get_backend().send_sms(SMS)
+
+
+def test_list_pages_failing_are_retried_and_translated_too(fake_twilio):
+    # twilio raises a plain TwilioException (not TwilioRestException) for a failed page.
+    fake_twilio.add_caller_id("+14155550199")
+    fake_twilio.fail_next(500, 20500, "Internal Server Error")
+    assert [c.number for c in get_backend().outgoing_caller_ids()] == ["+14155550199"]
+    fake_twilio.fail_next(403, 20403, "Forbidden")
+    with pytest.raises(exceptions.TelephonySendError, match="Twilio error 20403: Forbidden"):
+        get_backend().incoming_numbers()

@@ -13,6 +13,7 @@ Twilio's error codes become our exceptions (telephony.exceptions), each saying w
 fix and chained to twilio's TwilioRestException.
 """
 
+import json
 import logging
 import random
 import time
@@ -21,7 +22,7 @@ from typing import TypeVar
 
 import requests
 from django.conf import settings
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
@@ -92,6 +93,23 @@ def translate(exc: TwilioRestException) -> exceptions.TelephonySendError:
         explanation = f"Twilio refused the request (HTTP {exc.status})."
     suffix = f" [Twilio error {code}: {detail}]" if code else f" [{detail}]" if detail else ""
     return error_class(explanation + suffix, code=code, status=exc.status)
+
+
+def _as_rest_exception(exc: TwilioException) -> TwilioRestException | None:
+    """twilio raises TwilioRestException for most errors, but a plain TwilioException
+    ("Unable to fetch page", response) when a list page fails; read that response too."""
+    if isinstance(exc, TwilioRestException):
+        return exc
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    if status is None:
+        return None
+    try:
+        payload = json.loads(response.text)
+    except (TypeError, ValueError):
+        payload = {}
+    message = f"{exc.args[0]}: {payload['message']}" if "message" in payload else exc.args[0]
+    return TwilioRestException(status, "", message, payload.get("code", status), "GET")
 
 
 def _is_retryable_status(status: int) -> bool:
@@ -165,9 +183,12 @@ class TelephonyBackend(BaseTelephonyBackend):
             attempt += 1
             try:
                 return request()
-            except TwilioRestException as exc:
+            except TwilioException as raw:
+                exc = _as_rest_exception(raw)
+                if exc is None:
+                    raise exceptions.TelephonySendError(f"Twilio client error: {raw}") from raw
                 if not _is_retryable_status(exc.status):
-                    raise translate(exc) from exc
+                    raise translate(exc) from raw
                 failure, reason = exc, f"HTTP {exc.status}"
             except requests.ConnectionError as exc:
                 if not idempotent and not _never_reached_twilio(exc):
