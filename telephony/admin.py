@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from . import twiml
+from .admin_logs import SmsRuleInline  # also registers the log and opt-out admins
 from .admin_tools import FlowToolsMixin, NumberToolsMixin
 from .models import (
     CallFlow,
@@ -219,6 +220,7 @@ class PhoneNumberAdmin(NumberToolsMixin, admin.ModelAdmin):
     list_filter = ["voice_capable", "sms_capable", "call_flow"]
     search_fields = ["number", "friendly_name", "sid"]
     autocomplete_fields = ["call_flow"]
+    inlines = [SmsRuleInline]
 
 
 @admin.register(VerifiedCallerId)
