@@ -8,6 +8,7 @@ test-artifacts/ (kept by CI, ignored by git).
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,25 +42,30 @@ def _missing() -> str | None:
 
 
 @pytest.fixture
-def page():
+def chromium():
     missing = _missing()
     if missing:
         if ON_CI:
             pytest.fail(f"CI must run the browser test, but {missing}")
         pytest.skip(missing)
+    return CHROMIUM
+
+
+@contextmanager
+def browser_page(executable):
+    """A page in headless Chromium. Use no ORM inside: Playwright's sync API runs its
+    event loop in greenlets, where Django would open (and leave open) another connection."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    # Playwright's sync API runs an event loop in this thread; the ORM calls pytest-django
-    # makes around the test (flush) are still synchronous and safe here.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(15_000)
+            yield context.new_page()
+        finally:
+            browser.close()
 
 
 def shot(page, name):
@@ -86,25 +92,32 @@ def save_and_continue(page):
     page.wait_for_selector("ul.messagelist")
 
 
-def test_build_a_menu_and_call_it(live_server, page, django_user_model):
+def test_build_a_menu_and_call_it(live_server, chromium, django_user_model):
     django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-for-tests")
+    with browser_page(chromium) as page:
+        build_and_call(page, live_server.url)
+    front = CallFlow.objects.get(name="Front desk")
+    option = MenuOption.objects.select_related("target_flow").get(flow=front)
+    assert (option.digits, option.target_flow.name) == ("1", "Sales desk")
 
+
+def build_and_call(page, url):
     # Log in.
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.goto(f"{url}/admin/login/?next=/admin/")
     page.fill("#id_username", "boss")
     page.fill("#id_password", "pw-for-tests")
     page.click("input[type=submit]")
     page.wait_for_selector("#site-name")
 
     # The flow the menu leads to.
-    page.goto(f"{live_server.url}/admin/telephony/callflow/add/")
+    page.goto(f"{url}/admin/telephony/callflow/add/")
     page.fill("#id_name", "Sales desk")
     add_step(page, 0, "say", text="Welcome to sales.")
     add_step(page, 1, "hangup")
     save_and_continue(page)
 
     # The menu: a prompt, a one-key Gather, option 1 -> Sales desk.
-    page.goto(f"{live_server.url}/admin/telephony/callflow/add/")
+    page.goto(f"{url}/admin/telephony/callflow/add/")
     page.fill("#id_name", "Front desk")
     add_step(page, 0, "say", text="Hello from the front desk.")
     add_step(page, 1, "gather", text="For sales, press 1.", num_digits="1")
@@ -143,7 +156,3 @@ def test_build_a_menu_and_call_it(live_server, page, django_user_model):
     assert lines[-1] == "Hangs up: the call is over (<Hangup>)."
     assert page.locator("button[name=key]").count() == 0
     shot(page, "04-simulator-pressed-1")
-
-    front = CallFlow.objects.get(name="Front desk")
-    option = MenuOption.objects.get(flow=front)
-    assert (option.digits, option.target_flow.name) == ("1", "Sales desk")
