@@ -236,6 +236,9 @@ def test_phone_number_admin_normalises_and_validates(admin_client):
         "sid": "",
         "voice_capable": "on",
         "call_flow": "",
+        # The number's SMS rules inline (issue 3): an empty formset.
+        "sms_rules-TOTAL_FORMS": "0",
+        "sms_rules-INITIAL_FORMS": "0",
     }
     response = admin_client.post("/admin/telephony/phonenumber/add/", data)
     assert response.status_code == 302

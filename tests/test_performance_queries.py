@@ -178,6 +178,7 @@ def test_admin_moving_a_number_to_another_flow_is_live(admin_client, twilio):
     phone = PhoneNumber.objects.get(number=NUMBER)
     data = {"number": NUMBER, "friendly_name": "", "sid": "", "call_flow": b.pk}
     data |= {"voice_capable": "on", "sms_capable": "on"}
+    data |= {"sms_rules-TOTAL_FORMS": "0", "sms_rules-INITIAL_FORMS": "0"}  # SMS rules inline
     response = admin_client.post(f"/admin/telephony/phonenumber/{phone.pk}/change/", data)
     assert response.status_code == 302, response.content[:2000]
     assert said(call(twilio)) == ["B."]
