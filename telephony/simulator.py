@@ -17,9 +17,11 @@ keypad page replays the call with one more key each time).
 
 from __future__ import annotations
 
+import logging
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -52,6 +54,20 @@ class SimulatorError(TelephonyValidationError):
 def error_text(error: Exception) -> str:
     """One line for a SimulatorError (a ValidationError) or a configuration error."""
     return " ".join(getattr(error, "messages", None) or [str(error)])
+
+
+@contextmanager
+def quiet_logs(verbosity: int = 1):
+    """Hide the webhooks' INFO log lines (access logs) between transcript lines,
+    unless the command runs with -v 2 or more."""
+    if verbosity >= 2:
+        yield
+        return
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 class _Wait:

@@ -12,6 +12,7 @@ from telephony.simulator import (
     CallSimulator,
     GatherInfo,
     error_text,
+    quiet_logs,
     scripted_input,
 )
 
@@ -70,10 +71,11 @@ class Command(BaseCommand):
                     line.text if line.kind in ("start", "end") else f"  {line.text}"
                 ),
             )
-            if options["number"]:
-                simulator.run_number(options["number"])
-            else:
-                simulator.run_flow(options["flow"])
+            with quiet_logs(options["verbosity"]):
+                if options["number"]:
+                    simulator.run_number(options["number"])
+                else:
+                    simulator.run_flow(options["flow"])
         except TelephonyError as error:
             raise CommandError(error_text(error)) from None
 

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from telephony.exceptions import TelephonyError
-from telephony.simulator import DEFAULT_FROM, SmsSimulator, error_text
+from telephony.simulator import DEFAULT_FROM, SmsSimulator, error_text, quiet_logs
 
 
 class Command(BaseCommand):
@@ -18,9 +18,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            transcript = SmsSimulator(sender=options["sender"]).run(
-                to=options["to"], body=options["body"]
-            )
+            with quiet_logs(options["verbosity"]):
+                transcript = SmsSimulator(sender=options["sender"]).run(
+                    to=options["to"], body=options["body"]
+                )
         except TelephonyError as error:
             raise CommandError(error_text(error)) from None
         for line in transcript.lines:
