@@ -4,6 +4,7 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 
 @register()
@@ -52,3 +53,33 @@ def check_public_url(app_configs, **kwargs):
             id="telephony.W003",
         )
     ]
+
+
+@register()
+def check_sending_backend(app_configs, **kwargs):
+    """TELEPHONY_BACKEND must import, and the twilio backend needs credentials."""
+    from .backends import backend_path
+
+    path = backend_path()
+    try:
+        import_string(path)
+    except ImportError as exc:
+        return [
+            Error(
+                f"TELEPHONY_BACKEND {path!r} cannot be imported ({exc}).",
+                hint="Use twilio, console, locmem or a dotted path to a backend class.",
+                id="telephony.E002",
+            )
+        ]
+    if path.endswith(".twilio.TelephonyBackend") and not (
+        settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN
+    ):
+        return [
+            Error(
+                "TELEPHONY_BACKEND is twilio but TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN is "
+                "not set, so nothing can be sent.",
+                hint="Set both, or TELEPHONY_BACKEND=console to print messages instead.",
+                id="telephony.E003",
+            )
+        ]
+    return []

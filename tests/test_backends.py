@@ -323,3 +323,20 @@ def test_list_pages_failing_are_retried_and_translated_too(fake_twilio):
     fake_twilio.fail_next(403, 20403, "Forbidden")
     with pytest.raises(exceptions.TelephonySendError, match="Twilio error 20403: Forbidden"):
         get_backend().incoming_numbers()
+
+
+# --- system checks ---------------------------------------------------------------------------
+
+
+def test_system_check_on_the_backend(settings):
+    from telephony.checks import check_sending_backend
+
+    assert check_sending_backend(None) == []  # locmem in tests
+    settings.TELEPHONY_BACKEND = "telephony.backends.nope.TelephonyBackend"
+    assert [m.id for m in check_sending_backend(None)] == ["telephony.E002"]
+    settings.TELEPHONY_BACKEND = "twilio"
+    assert check_sending_backend(None) == []
+    settings.TWILIO_AUTH_TOKEN = ""
+    assert [m.id for m in check_sending_backend(None)] == ["telephony.E003"]
+    settings.TELEPHONY_BACKEND = ""  # the default then is console: nothing to complain about
+    assert check_sending_backend(None) == []
