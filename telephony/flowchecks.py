@@ -147,10 +147,13 @@ def _check_number(graph: _Graph, number: PhoneNumber) -> list[Finding]:
 # --- steps --------------------------------------------------------------------------------
 
 
+def _verb(step: Step) -> str:
+    """The verb's name without the admin's explanation: "Gather (menu)" -> "Gather"."""
+    return re.sub(r"\s*\(.*\)$", "", step.get_verb_display())
+
+
 def _step_finding(severity, flow, step, message) -> Finding:
-    return Finding(
-        severity, message, flow=flow.slug, step=step.position, verb=step.get_verb_display()
-    )
+    return Finding(severity, message, flow=flow.slug, step=step.position, verb=_verb(step))
 
 
 def _target(graph: _Graph, flow_id: int | None) -> CallFlow | None:
@@ -173,7 +176,7 @@ def _check_steps(graph: _Graph, flow: CallFlow) -> list[Finding]:
                     WARNING,
                     flow,
                     step,
-                    f"Never played: step {ended_by.position} ({ended_by.get_verb_display()}) "
+                    f"Never played: step {ended_by.position} ({_verb(ended_by)}) "
                     "ends the document before it.",
                 )
             )
@@ -299,7 +302,7 @@ def _check_options(graph: _Graph, flow: CallFlow) -> list[Finding]:
                         f"Option {option.digits} cannot be chosen: {problem}.",
                         flow=flow.slug,
                         step=gather.position,
-                        verb=gather.get_verb_display(),
+                        verb=_verb(gather),
                     )
                 )
         if option.digits:

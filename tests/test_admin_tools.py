@@ -72,7 +72,7 @@ def test_findings_become_warnings_after_save(admin_client):
     response = admin_client.post("/admin/telephony/callflow/add/", data, follow=True)
     shown = [str(m) for m in response.context["messages"]]
     assert any(
-        m.startswith("Error in flow menu, step 1 (Gather (menu)): This Gather has no menu options")
+        m.startswith("Error in flow menu, step 1 (Gather): This Gather has no menu options")
         for m in shown
     ), shown
     assert any("No number, option or step leads to this flow" in m for m in shown)

@@ -261,7 +261,7 @@ def test_check_flows_command_fails_on_errors(db, capsys):
     with pytest.raises(CommandError, match=r"1 error\(s\) and 0 warning\(s\)"):
         call_command("check_flows")
     out = capsys.readouterr().out
-    assert "ERROR   flow menu, step 1 (Gather (menu)): This Gather has no menu options" in out
+    assert "ERROR   flow menu, step 1 (Gather): This Gather has no menu options" in out
 
 
 def test_check_flows_command_passes_with_warnings_only(db, capsys):
