@@ -66,7 +66,7 @@ def _sms_sender(from_) -> str:
     """The number an SMS goes out from: `from_` if it is one of our SMS-capable numbers,
     else TELEPHONY_DEFAULT_FROM, else our first SMS-capable number."""
     if not from_:
-        from_ = getattr(settings, "TELEPHONY_DEFAULT_FROM", "")
+        from_ = (getattr(settings, "TELEPHONY_DEFAULT_FROM", "") or "").strip()
     if from_:
         number = to_e164(from_, "from_")
         phone = PhoneNumber.objects.filter(number=number).first()
@@ -101,7 +101,7 @@ def _sms_sender(from_) -> str:
 def _call_sender(from_) -> str:
     """The caller ID of an outbound call: one of our voice numbers or a verified caller ID."""
     if not from_:
-        from_ = getattr(settings, "TELEPHONY_DEFAULT_FROM", "")
+        from_ = (getattr(settings, "TELEPHONY_DEFAULT_FROM", "") or "").strip()
     if from_:
         number = to_e164(from_, "from_")
         if PhoneNumber.objects.filter(number=number, voice_capable=True).exists():

@@ -164,7 +164,7 @@ class TelephonyBackend(BaseTelephonyBackend):
             auth_token,
             http_client=TwilioHttpClient(timeout=self.timeout),
         )
-        api_url = api_url or getattr(settings, "TWILIO_API_BASE_URL", "")
+        api_url = (api_url or getattr(settings, "TWILIO_API_BASE_URL", "") or "").strip()
         if api_url:  # tests (a local fake Twilio) or an API proxy
             self.client.api.base_url = api_url.rstrip("/")
 
