@@ -152,5 +152,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django": {"level": env("DJANGO_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        "django": {"level": env("DJANGO_LOG_LEVEL", default="WARNING")},
+        # twilio logs every request's headers at INFO; our backend logs retries and errors.
+        "twilio.http_client": {"level": env("TWILIO_LOG_LEVEL", default="WARNING")},
+    },
 }
