@@ -17,13 +17,38 @@ from django.utils.text import Truncator
 
 from . import services
 from .exceptions import TelephonyError
-from .models import SMS_MAX_CHARS, CallFlow, CallLog, MessageLog, OptOut, PhoneNumber, SmsRule
+from .models import (
+    SMS_MAX_CHARS,
+    CallFlow,
+    CallLog,
+    MessageLog,
+    OptOut,
+    PhoneNumber,
+    SmsRule,
+    normalize_keyword,
+)
+
+
+class SmsRuleFormSet(forms.BaseInlineFormSet):
+    """Two rows whose keywords differ only in case or spaces would collide in the database."""
+
+    def clean(self):
+        super().clean()
+        seen = set()
+        for form in self.forms:
+            if not form.cleaned_data or self._should_delete_form(form):
+                continue
+            keyword = normalize_keyword(form.cleaned_data.get("keyword", ""))
+            if keyword in seen:
+                form.add_error("keyword", "Another rule of this number has the same keyword.")
+            seen.add(keyword)
 
 
 class SmsRuleInline(admin.TabularInline):
     """On a phone number's page: its keyword replies and its default reply."""
 
     model = SmsRule
+    formset = SmsRuleFormSet
     extra = 0
     fields = ["keyword", "reply", "media_url"]
     verbose_name_plural = "SMS auto-replies (a blank keyword is the default reply)"

@@ -198,3 +198,11 @@ def test_staff_can_record_and_list_opt_outs(admin_client, db):
     assert response.status_code == 302
     assert str(OptOut.objects.get().number) == CALLER
     assert CALLER in admin_client.get("/admin/telephony/optout/").content.decode()
+
+
+def test_two_rows_with_the_same_keyword_are_refused_inline(admin_client, ours):
+    url = f"/admin/telephony/phonenumber/{ours.pk}/change/"
+    response = admin_client.post(url, number_form(ours, [("hours", "a"), (" HOURS", "b")]))
+    assert response.status_code == 200
+    assert "Another rule of this number has the same keyword." in response.content.decode()
+    assert not SmsRule.objects.exists()

@@ -1,5 +1,6 @@
 """Inbound SMS (/twilio/sms/), SMS rules and opt-outs, call logging, and Sms steps in flows."""
 
+import json
 import threading
 
 import pytest
@@ -295,3 +296,29 @@ def test_sms_step_validation(db):
     with pytest.raises(ValidationError, match="at most 1600 characters; this text has 1601"):
         Step(flow=flow, verb="sms", text="x" * 1601).full_clean()
     Step(flow=flow, verb="sms", text="x" * 1600).full_clean()
+
+
+def test_sms_rules_travel_in_fixtures_by_natural_keys(demo, tmp_path):
+    from django.core.management import call_command
+
+    dump = tmp_path / "rules.json"
+    call_command(
+        "dumpdata",
+        "telephony.callflow",
+        "telephony.phonenumber",
+        "telephony.smsrule",
+        "--natural-foreign",
+        "--natural-primary",
+        output=str(dump),
+        verbosity=0,
+    )
+    rules = [r for r in json.loads(dump.read_text()) if r["model"] == "telephony.smsrule"]
+    assert {r["fields"]["phone_number"][0] for r in rules} == {DEMO}
+    assert all("pk" not in r for r in rules)
+    SmsRule.objects.all().delete()
+    PhoneNumber.objects.all().delete()
+    call_command("loaddata", str(dump), verbosity=0)
+    assert sorted(SmsRule.objects.values_list("phone_number__number", "keyword")) == [
+        (DEMO, ""),
+        (DEMO, "HOURS"),
+    ]
