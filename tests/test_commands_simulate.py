@@ -129,3 +129,18 @@ def test_simulate_sms_prints_the_reply(demo):
 def test_simulate_sms_bad_number(demo):
     with pytest.raises(CommandError, match="'12' is not a phone number"):
         run("simulate_sms", "--to", "12", "--body", "hi")
+
+
+def test_simulate_call_asks_again_after_words_at_a_keypad_menu(demo, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    answers = iter(["sales", "2"])
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    err = io.StringIO()
+    out = io.StringIO()
+    call_command("simulate_call", "--number", DEMO, stdout=out, stderr=err)
+    assert "only takes keypad keys" in err.getvalue()
+    assert "  Caller presses 2" in out.getvalue().splitlines()

@@ -11,7 +11,9 @@ from telephony.simulator import (
     MAX_REQUESTS,
     CallSimulator,
     GatherInfo,
+    SimulatorError,
     error_text,
+    parse_answer,
     quiet_logs,
     scripted_input,
 )
@@ -85,7 +87,14 @@ class Command(BaseCommand):
             for kind, ok in (("keys", gather.accepts_keys), ("words", gather.accepts_speech))
             if ok
         )
-        try:
-            return input(f"  Your {kinds} (Enter: no input) > ")
-        except EOFError:
-            return None
+        while True:
+            try:
+                answer = input(f"  Your {kinds} (Enter: no input) > ")
+            except EOFError:
+                return None
+            try:
+                parse_answer(answer, gather)
+            except SimulatorError as error:  # ask again rather than end the call
+                self.stderr.write(f"  {error_text(error)}")
+                continue
+            return answer
