@@ -176,12 +176,12 @@ def _check_steps(graph: _Graph, flow: CallFlow) -> list[Finding]:
                     WARNING,
                     flow,
                     step,
-                    f"Never played: step {ended_by.position} ({_verb(ended_by)}) "
-                    "ends the document before it.",
+                    f"Never played: Twilio leaves this flow at step {ended_by.position} "
+                    f"({_verb(ended_by)}).",
                 )
             )
             continue
-        if step.verb in _ENDS_DOCUMENT:
+        if _leaves_document(step):
             ended_by = step
         if step.verb == Step.Verb.GATHER and not options:
             if index == len(steps) - 1:
@@ -236,6 +236,19 @@ def _check_steps(graph: _Graph, flow: CallFlow) -> list[Finding]:
                     )
                 )
     return findings
+
+
+def _leaves_document(step: Step) -> bool:
+    """True when Twilio never runs the steps after this one in the same flow.
+
+    Redirect, Hangup and Reject leave at once. A Dial, Record or Enqueue with a next flow
+    hands Twilio an action whose answer is another flow or a hangup (see webhooks.py).
+    """
+    if step.verb in _ENDS_DOCUMENT:
+        return True
+    return step.verb in (Step.Verb.DIAL, Step.Verb.RECORD, Step.Verb.ENQUEUE) and bool(
+        step.next_flow_id
+    )
 
 
 def _step_targets(step: Step) -> list[tuple[str, int | None]]:

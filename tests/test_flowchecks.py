@@ -163,6 +163,23 @@ def test_dial_caller_id_not_ours(db):
     assert "+14155550199 is neither one of our numbers nor a verified caller ID" in finding.message
 
 
+def test_steps_after_a_dial_with_a_next_flow_are_never_played(db):
+    voicemail = make_flow("voicemail", steps=[{"verb": "hangup"}])
+    menu(
+        steps=[
+            {"verb": "dial", "dial_target": "+14155550100", "next_flow": voicemail},
+            {"verb": "say", "text": "lost"},
+        ]
+    )
+    [finding] = found(flow="menu", step=2)
+    assert finding.message == "Never played: Twilio leaves this flow at step 1 (Dial)."
+
+
+def test_steps_after_a_dial_without_next_flow_are_played(db):
+    menu(steps=[{"verb": "dial", "dial_target": "+14155550100"}, {"verb": "hangup"}])
+    assert find_problems() == []
+
+
 def test_steps_after_a_hangup_are_never_played(db):
     menu(steps=[{"verb": "hangup"}, {"verb": "say", "text": "lost"}])
     [finding] = found(flow="menu", step=2)
