@@ -198,13 +198,16 @@ class FallbackWebhook(TwilioWebhookView):
 
 def log_inbound_call(request, loaded: LoadedFlow | None) -> None:
     post = request.POST
-    inbound.log_inbound_call(
-        sid=post.get("CallSid", ""),
-        from_=post.get("From", ""),
-        to=post.get("To", ""),
-        status=post.get("CallStatus", ""),
-        flow=loaded.flow if loaded is not None else None,
-    )
+    try:
+        inbound.log_inbound_call(
+            sid=post.get("CallSid", ""),
+            from_=post.get("From", ""),
+            to=post.get("To", ""),
+            status=post.get("CallStatus", ""),
+            flow=loaded.flow if loaded is not None else None,
+        )
+    except Exception:  # a log row is never worth a caller's call: answer anyway
+        logger.exception("Could not log inbound call %s", post.get("CallSid", "?"))
 
 
 class SmsStepWebhook(StepOutcomeView):

@@ -322,3 +322,17 @@ def test_sms_rules_travel_in_fixtures_by_natural_keys(demo, tmp_path):
         (DEMO, ""),
         (DEMO, "HOURS"),
     ]
+
+
+def test_a_call_is_answered_even_if_logging_it_fails(demo, twilio, monkeypatch, caplog):
+    from telephony import inbound
+
+    def broken(**kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(inbound, "log_inbound_call", broken)
+    root = parse_twiml(
+        twilio.post("/twilio/voice/", {"To": DEMO, "From": CALLER, "CallSid": "CA1"})
+    )
+    assert verbs(root) == ["Say", "Gather", "Say", "Redirect"]
+    assert "Could not log inbound call CA1" in caplog.text
