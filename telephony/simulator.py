@@ -483,6 +483,8 @@ class CallSimulator(_Base):
             raise _Ended("waiting", "Waiting for the caller...")
         if not given:
             self._line("caller", "Caller does nothing (the Gather times out)")
+            if element.get("actionOnEmptyResult") == "true":
+                return self._action(element, url, {"Digits": ""})
             return None  # Twilio falls through to the next verb
         if given.digits:
             self._line("caller", f"Caller presses {given.digits}")

@@ -1,5 +1,7 @@
 """The call simulator: real webhook views, real signatures, TwiML walked as Twilio would."""
 
+import xml.etree.ElementTree as ET
+
 import pytest
 from django.urls import reverse
 
@@ -106,6 +108,20 @@ def test_empty_digits_item_means_no_input_at_that_gather(demo):
     assert 'Says: "Sorry, we didn\'t hear anything."' in texts(transcript, "say")
     assert any(line == "Redirected to /twilio/voice/flows/main-menu/" for line in texts(transcript))
     assert transcript.ended == "hangup"
+
+
+def test_gather_action_on_empty_result_posts_anyway(db):
+    simulator = CallSimulator()
+    root = ET.fromstring(
+        '<Response><Gather action="/twilio/voice/flows/x/" actionOnEmptyResult="true"/>'
+        "<Say>never</Say></Response>"
+    )
+    method, url, params = simulator._play(root, "http://testserver/twilio/voice/")
+    assert (method, url, params) == (
+        "POST",
+        "http://testserver/twilio/voice/flows/x/",
+        {"Digits": ""},
+    )
 
 
 def test_requests_carry_what_twilio_sends_and_one_call_sid(demo):
