@@ -83,3 +83,20 @@ def check_sending_backend(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(deploy=True)
+def check_backend_sends(app_configs, **kwargs):
+    """On a deployment, a console or locmem backend means nothing is really sent."""
+    from .backends import backend_path
+
+    path = backend_path()
+    if ".console." not in path and ".locmem." not in path:
+        return []
+    return [
+        Warning(
+            f"TELEPHONY_BACKEND is {path}: SMS and calls are not really sent.",
+            hint="Set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TELEPHONY_BACKEND=twilio).",
+            id="telephony.W004",
+        )
+    ]

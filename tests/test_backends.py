@@ -340,3 +340,11 @@ def test_system_check_on_the_backend(settings):
     assert [m.id for m in check_sending_backend(None)] == ["telephony.E003"]
     settings.TELEPHONY_BACKEND = ""  # the default then is console: nothing to complain about
     assert check_sending_backend(None) == []
+
+
+def test_deploy_check_warns_when_nothing_is_really_sent(settings):
+    from telephony.checks import check_backend_sends
+
+    assert [m.id for m in check_backend_sends(None)] == ["telephony.W004"]  # locmem
+    settings.TELEPHONY_BACKEND = "twilio"
+    assert check_backend_sends(None) == []
