@@ -180,9 +180,9 @@ def _check_steps(graph: _Graph, flow: CallFlow) -> list[Finding]:
                     f"({_verb(ended_by)}).",
                 )
             )
-            continue
-        if _leaves_document(step):
+        elif _leaves_document(step):
             ended_by = step
+        # Steps never played are still checked: a reorder would make them live.
         if step.verb == Step.Verb.GATHER and not options:
             if index == len(steps) - 1:
                 findings.append(

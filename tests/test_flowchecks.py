@@ -180,6 +180,17 @@ def test_steps_after_a_dial_without_next_flow_are_played(db):
     assert find_problems() == []
 
 
+def test_never_played_steps_are_still_checked(db):
+    menu(
+        steps=[
+            {"verb": "hangup"},
+            {"verb": "dial", "dial_target": "+14155550100", "caller_id": "+14155550199"},
+        ]
+    )
+    severities = sorted(f.severity for f in found(flow="menu", step=2))
+    assert severities == [ERROR, WARNING]  # the foreign caller ID, and "never played"
+
+
 def test_steps_after_a_hangup_are_never_played(db):
     menu(steps=[{"verb": "hangup"}, {"verb": "say", "text": "lost"}])
     [finding] = found(flow="menu", step=2)
