@@ -360,6 +360,8 @@ class Step(models.Model):
             errors["dial_target"] = "Enqueue needs the queue name."
         elif not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.dial_target.strip()):
             errors["dial_target"] = "Use letters, digits and _ . - only for a queue name."
+        elif len(self.dial_target.strip()) > 64:
+            errors["dial_target"] = "Twilio queue names are at most 64 characters."
 
     def _clean_reject(self, errors):
         if not self.reason:

@@ -139,3 +139,8 @@ def test_natural_keys():
     assert number.natural_key() == ("+14155550100",)
     first = flow.steps.get()
     assert Step.objects.get_by_natural_key("main", 1) == first
+
+
+def test_enqueue_queue_name_at_most_64_characters():
+    assert "64" in errors_of(step(verb="enqueue", dial_target="q" * 65))["dial_target"][0]
+    step(verb="enqueue", dial_target="q" * 64).full_clean()
