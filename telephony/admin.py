@@ -130,6 +130,7 @@ class MenuOptionInline(admin.TabularInline):
 @admin.register(CallFlow)
 class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "step_count", "updated_at"]
+    ordering = ["name"]  # the step-count annotation would drop the model's ordering
     list_filter = ["is_active"]
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}

@@ -17,6 +17,15 @@ from twilio.request_validator import (
 )
 
 
+# A parameter Twilio never sends: our own simulator adds it (inside the signed body, so
+# nobody without an auth token can) to run a call without logging it or texting anyone.
+SIMULATION_PARAM = "SwitchboardSimulation"
+
+
+def is_simulation(request: HttpRequest) -> bool:
+    return request.POST.get(SIMULATION_PARAM) == "1"
+
+
 def auth_tokens() -> list[str]:
     """The current Auth Token first, then any still accepted during a rotation."""
     tokens = [settings.TWILIO_AUTH_TOKEN, *settings.TWILIO_PREVIOUS_AUTH_TOKENS]

@@ -32,7 +32,7 @@ from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from .exceptions import TelephonyConfigurationError, TelephonyValidationError
 from .models import CallFlow, PhoneNumber
-from .signatures import sign
+from .signatures import SIMULATION_PARAM, sign
 
 MAX_REQUESTS = 50
 DEFAULT_FROM = "+14155551234"
@@ -403,6 +403,9 @@ class CallSimulator(_Base):
             "Caller": self.caller,
             "To": self.to,
             "Called": self.to,
+            # Signed like the rest, so only we can set it: the webhooks then neither log
+            # the call nor send a Sms step's text (simulations have no side effects).
+            SIMULATION_PARAM: "1",
         }
         params.update(extra or {})
         return params
@@ -498,12 +501,8 @@ class CallSimulator(_Base):
         target = self.absolute((element.text or "").strip(), url)
         path = self.local_path(target)
         if path and _url_name(path) == "sms_step":
-            # A flow's Sms step: its webhook really sends the text, through the backend.
-            self._line(
-                "sms",
-                f"Texts the caller at {self.caller} (Sms step; the {_backend_name()} "
-                "backend sends it)",
-            )
+            # A flow's Sms step: marked as a simulation, its webhook sends nothing.
+            self._line("sms", f"Texts the caller at {self.caller} (Sms step; not sent: simulation)")
         else:
             self._line("goto", f"Redirected to {path or target}")
         return (element.get("method", "POST").upper(), target, {})
@@ -567,14 +566,6 @@ def _url_name(path: str) -> str:
         return resolve(urlsplit(path).path).url_name or ""
     except Resolver404:
         return ""
-
-
-def _backend_name() -> str:
-    try:
-        from .backends import backend_path
-    except ImportError:  # an older tree without sending backends
-        return "configured"
-    return backend_path().rsplit(".", 2)[-2] if "." in backend_path() else backend_path()
 
 
 def _to(element) -> str:

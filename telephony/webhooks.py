@@ -24,7 +24,7 @@ from . import documents, inbound, routing, services, twiml
 from .exceptions import TelephonyError
 from .models import CallLog, Direction, MessageLog
 from .selectors import LoadedFlow, cached_flow, cached_flow_for_number
-from .signatures import has_valid_signature
+from .signatures import has_valid_signature, is_simulation
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +198,8 @@ class FallbackWebhook(TwilioWebhookView):
 
 def log_inbound_call(request, loaded: LoadedFlow | None) -> None:
     post = request.POST
+    if is_simulation(request):  # a simulated call is not a call
+        return
     try:
         inbound.log_inbound_call(
             sid=post.get("CallSid", ""),
@@ -228,6 +230,9 @@ class SmsStepWebhook(StepOutcomeView):
             caller, ours = ours, caller
         response = VoiceResponse()
         if step.verb != step.Verb.SMS:  # edited mid-call: carry on without texting
+            return twiml.render_steps(response, loaded, loaded.steps_after(step))
+        if is_simulation(request):
+            logger.info("Simulated call: Sms step %s of %s not sent", step.pk, loaded.slug)
             return twiml.render_steps(response, loaded, loaded.steps_after(step))
         try:
             services.send_step_sms(

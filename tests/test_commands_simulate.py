@@ -6,6 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import NoReverseMatch, reverse
 
+from telephony.models import Step
+
 pytestmark = pytest.mark.django_db
 
 DEMO = "+15005550006"
@@ -74,7 +76,7 @@ def test_simulate_call_asks_in_a_terminal(demo, monkeypatch):
     monkeypatch.setattr("sys.stdin", Terminal())
     monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "2")
     lines = run("simulate_call", "--number", DEMO)
-    assert asked == ["  Your keys (Enter: no input) > "]
+    assert asked == ["  Your keys or words (Enter: no input) > "]  # the demo menu hears both
     assert "  Caller presses 2" in lines
 
 
@@ -136,6 +138,7 @@ def test_simulate_call_asks_again_after_words_at_a_keypad_menu(demo, monkeypatch
         def isatty(self):
             return True
 
+    Step.objects.filter(flow__slug="main-menu", verb="gather").update(input="dtmf")
     answers = iter(["sales", "2"])
     monkeypatch.setattr("sys.stdin", Terminal())
     monkeypatch.setattr("builtins.input", lambda prompt: next(answers))

@@ -62,7 +62,7 @@ def test_pressing_2_walks_the_demo_to_voicemail(demo):
         'Says: "Please leave a message after the beep. Press the pound key when you are done."',
         'Says: "Thank you for your message. Goodbye."',
     ]
-    assert "Waits 5 s for 1 key" in texts(transcript, "gather")
+    assert "Waits 5 s for 1 key or speech" in texts(transcript, "gather")
     assert texts(transcript, "caller") == ["Caller presses 2"]
     assert any(line.startswith("Records (beep, up to 60 s)") for line in texts(transcript))
     assert transcript.ended == "hangup"
@@ -366,7 +366,14 @@ def test_sms_step_is_shown_and_the_call_goes_on(db, settings):
     make_number(DEMO, flow)
     transcript = call()
     assert texts(transcript, "sms") == [
-        "Texts the caller at +14155551234 (Sms step; the locmem backend sends it)"
+        "Texts the caller at +14155551234 (Sms step; not sent: simulation)"
     ]
     assert texts(transcript, "say") == ['Says: "Sent"']
     assert transcript.ended == "end"
+    # A simulation has no side effects: nothing sent, no call logged.
+    from telephony.backends import locmem
+    from telephony.models import CallLog, MessageLog
+
+    assert locmem.outbox == []
+    assert not CallLog.objects.exists()
+    assert not MessageLog.objects.exists()
