@@ -16,7 +16,6 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-
 # A parameter Twilio never sends: our own simulator adds it (inside the signed body, so
 # nobody without an auth token can) to run a call without logging it or texting anyone.
 SIMULATION_PARAM = "SwitchboardSimulation"
