@@ -99,17 +99,43 @@ class StepInline(admin.StackedInline):
     ordering = ["position", "pk"]
     autocomplete_fields = ["next_flow", "answered_flow"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    # Each group carries a `step-for-<verb>` class per verb it applies to; step_fields.js
+    # shows only the groups of the verb chosen (everything shows without JavaScript).
     fieldsets = [
         (None, {"fields": [("position", "verb"), "text", "url", "next_flow"]}),
-        ("Voice and repetition", {"fields": [("voice", "language"), ("loop", "length")]}),
-        ("Gather", {"fields": [("input", "num_digits", "timeout", "finish_on_key")]}),
+        (
+            "Voice and repetition",
+            {
+                "fields": [("voice", "language"), ("loop", "length")],
+                "classes": ["step-for-say", "step-for-play", "step-for-pause", "step-for-gather"],
+            },
+        ),
+        (
+            "Input and timing",
+            {
+                "fields": [("input", "num_digits", "timeout", "finish_on_key")],
+                "classes": ["step-for-gather", "step-for-dial", "step-for-record"],
+            },
+        ),
         (
             "Dial / Enqueue",
-            {"fields": [("dial_kind", "dial_target"), ("caller_id", "record"), "answered_flow"]},
+            {
+                "fields": [("dial_kind", "dial_target"), ("caller_id", "record"), "answered_flow"],
+                "classes": ["step-for-dial", "step-for-enqueue"],
+            },
         ),
-        ("Record", {"fields": [("max_length", "play_beep", "transcribe")]}),
-        ("Reject", {"fields": ["reason"]}),
+        (
+            "Record",
+            {
+                "fields": [("max_length", "play_beep", "transcribe")],
+                "classes": ["step-for-record"],
+            },
+        ),
+        ("Reject", {"fields": ["reason"], "classes": ["step-for-reject"]}),
     ]
+
+    class Media:
+        js = ["telephony/step_fields.js"]
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
@@ -198,7 +224,10 @@ class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
             return "Save the flow to see its TwiML."
         xml = twiml.render_flow(loaded).to_xml()
         pretty = minidom.parseString(xml).toprettyxml(indent="  ")
-        return format_html('<pre class="twiml-preview">{}</pre>', pretty)
+        return format_html(
+            '<pre class="twiml-preview" style="white-space: pre-wrap; word-break: break-all">{}</pre>',
+            pretty,
+        )
 
     def _create_formsets(self, request, obj, change):
         # Link the option formset to the step formset so options are validated
