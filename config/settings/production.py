@@ -41,6 +41,21 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 
+# --- SQLite (a single machine): write-ahead log, so readers never wait for the writer and a
+# commit appends to one file; IMMEDIATE takes the write lock up front, so concurrent writers
+# queue (up to `timeout` s) instead of failing with "database is locked".
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": (
+                "PRAGMA journal_mode=WAL; "
+                f"PRAGMA synchronous={env('SQLITE_SYNCHRONOUS', default='FULL')};"
+            ),
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+
 # --- Static files: collectstatic, then whitenoise serves them compressed, forever-cached ----
 STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
