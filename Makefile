@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format migrate superuser clean
+.PHONY: install run test lint format migrate superuser clean bench soak
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ run: migrate
 test: install
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings.test
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make bench: webhook req/s and p50/p99 against a bare Django view, under gunicorn as in
+## production, on SQLite and PostgreSQL (installs wrk if missing; README, "Benchmark")
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## make soak: 60 s at 64 connections mixing voice, Gather, SMS and status callbacks
+soak: install
+	$(BIN)/python bench/run.py --soak $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

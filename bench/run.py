@@ -420,8 +420,10 @@ def soak(db: str, database_url: str, args) -> dict:
             print("/twilio/sms/ or /twilio/status/ is missing: soaking voice and Gather only.")
         per_kind = max(1, args.soak_connections // len(kinds))
         size = int(args.soak_seconds * 3000) + 1000  # more than one kind can get through
-        # Calls the status callbacks are about: placed before the soak starts.
-        prelude_count = size // 2 if "status" in kinds else 0
+        # Calls the status callbacks are about, placed before the soak starts (and warming
+        # the workers up). Each gets "in-progress" then "completed"; once all have had theirs,
+        # the callbacks start over, as Twilio's retries would: duplicates change nothing.
+        prelude_count = args.soak_seconds * 150 if "status" in kinds else 0
         prelude = [sid("CA", run, 10**9 + i) for i in range(prelude_count)]
         pools = {
             "voice": (
@@ -476,7 +478,7 @@ def soak(db: str, database_url: str, args) -> dict:
                 paths[kind],
                 seconds=args.soak_seconds,
                 connections=per_kind,
-                once=True,
+                once=kind != "status",  # a new SID for every call and message
                 count_status=True,
             )
             for kind in kinds
@@ -497,7 +499,7 @@ def soak(db: str, database_url: str, args) -> dict:
     sids = {
         "calls": sent("voice", "CA"),
         "messages": sent("sms", "SM"),
-        "prelude": prelude[: (status_sent + 1) // 2],
+        "prelude": prelude[: (status_sent + 1) // 2],  # all of them, once the pool wrapped
     }
     sids_file = WORK / "soak-sent.json"
     sids_file.write_text(json.dumps(sids))
@@ -510,7 +512,7 @@ def soak(db: str, database_url: str, args) -> dict:
         "memory": memory,
         "workers_before": workers_before,
         "workers_after": workers_after,
-        "completed_status_callbacks": status_sent // 2,
+        "status_callbacks": status_sent,
     }
 
 
@@ -553,7 +555,11 @@ def print_soak(report: dict, args) -> bool:
                 for t, rss in samples[:: max(1, len(samples) // 8)] + samples[-1:]
             )
         )
-        first, last = samples[0][1], samples[-1][1]
+        # Growth is counted from the first sample after 10 s: imports, caches and database
+        # connections are in place by then; what grows after that is what would leak.
+        since, first = next(((t, rss) for t, rss in samples if t >= 10), samples[0])
+        last = samples[-1][1]
+        print(f"RSS growth per worker from {since:.0f} s to the end:")
         for pid in first:
             if first[pid] and last.get(pid):
                 growth = (last[pid] - first[pid]) / 1024
