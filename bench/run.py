@@ -587,8 +587,8 @@ def main() -> int:
         help="PostgreSQL database to recreate (its name must start with sb_)",
     )
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--seconds", type=int, default=5, help="per measurement")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=4, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-bulk", action="store_true", help="skip the large data set")
     parser.add_argument("--soak", action="store_true", help="run the soak instead")

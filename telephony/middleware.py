@@ -44,8 +44,18 @@ class WebhookLogMiddleware:
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 2),
         }
-        logger.info(
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        # makeRecord + handle is logger.info() without its search of the call stack for the
+        # caller's file and line: ~40 frames deep in the middleware, a third of the cost.
+        record = logger.makeRecord(
+            logger.name,
+            logging.INFO,
+            __file__,
+            0,
             "%(webhook)s %(status)s %(sid)s to=%(number)s flow=%(flow)s %(duration_ms)sms",
-            fields,
+            (fields,),
+            None,
             extra=fields,
         )
+        logger.handle(record)
