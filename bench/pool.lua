@@ -36,7 +36,8 @@ function init(args)
       else
         body = nil
       end
-      pool[#pool + 1] = { method, path, headers, body }
+      -- Formatted once here, so wrk spends as little CPU per request as for a static one.
+      pool[#pool + 1] = wrk.format(method, path, headers, body)
     end
   end
   position = tid + 1  -- this thread takes lines tid+1, tid+1+stride, ...
@@ -58,7 +59,7 @@ function request()
   local item = pool[position]
   position = position + stride
   sent = sent + 1
-  return wrk.format(item[1], item[2], item[3], item[4])
+  return item
 end
 
 function response(status, headers, body)

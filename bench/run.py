@@ -356,8 +356,13 @@ def measure(base: str, info: dict, args, label: str) -> dict:
     return result
 
 
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def print_table(db: str, results: list[dict], connections: int) -> None:
     print(f"\n== {db}: 2 gunicorn workers, {connections} connections, medians of the rounds")
+    print(f"(load average now {load_average()}: other work on this machine skews the figures)")
     print(f"{'data':<44} {'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}")
     for result in results:
         for kind in ("baseline", "voice", "gather"):

@@ -276,3 +276,34 @@ def test_with_a_shared_cache_a_warm_call_costs_no_query(
         assert said(call(twilio)) == ["New."]
     finally:
         caches["shared"].delete(flowcache.GENERATION_KEY)
+
+
+def test_recheck_interval_reads_the_token_once_per_interval(
+    twilio, settings, monkeypatch, django_assert_num_queries
+):
+    """TELEPHONY_CACHE_RECHECK_SECONDS: another worker's save shows up within the interval."""
+    settings.TELEPHONY_CACHE_RECHECK_SECONDS = 5
+    clock = [1000.0]
+    monkeypatch.setattr(flowcache.time, "monotonic", lambda: clock[0])
+    flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
+    make_number(NUMBER, flow)
+    assert said(call(twilio)) == ["Old."]
+    with django_assert_num_queries(CALL_LOG):  # no token read within the interval
+        assert said(call(twilio)) == ["Old."]
+    Step.objects.filter(flow=flow).update(text="New.")
+    caches[flowcache.DATABASE_ALIAS].set(flowcache.GENERATION_KEY, "another-worker", None)
+    clock[0] += 4
+    assert said(call(twilio)) == ["Old."]  # still within the interval
+    clock[0] += 2
+    assert said(call(twilio)) == ["New."]
+
+
+def test_recheck_interval_never_delays_this_workers_own_saves(twilio, settings):
+    settings.TELEPHONY_CACHE_RECHECK_SECONDS = 3600
+    flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
+    make_number(NUMBER, flow)
+    assert said(call(twilio)) == ["Old."]
+    step = flow.steps.get()
+    step.text = "New."
+    step.save()
+    assert said(call(twilio)) == ["New."]
