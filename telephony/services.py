@@ -221,17 +221,23 @@ def send_sms(
     sender = _sms_sender(from_)
     _check_not_opted_out(to, sender)
     backend = get_backend()
-    log = MessageLog(
+    log = _pending_sms_log(sender=sender, to=to, body=body, media=media)
+    log.full_clean()
+    log.save()
+    return _deliver_sms(backend, log)
+
+
+def _pending_sms_log(*, sender: str, to: str, body: str, media, **extra) -> MessageLog:
+    """The outbound row recorded before the backend is called (nothing sent is lost)."""
+    return MessageLog(
         direction=Direction.OUTBOUND,
         from_number=sender,
         to_number=to,
         body=body,
         media_urls=list(media),
         status=statuses.PENDING,
+        **extra,
     )
-    log.full_clean()
-    log.save()
-    return _deliver_sms(backend, log)
 
 
 def send_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) -> MessageLog | None:
@@ -249,15 +255,8 @@ def send_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) ->
     sender = _sms_sender(our_number if usable else None)
     _check_not_opted_out(to, sender)
     backend = get_backend()
-    log = MessageLog(
-        direction=Direction.OUTBOUND,
-        from_number=sender,
-        to_number=to,
-        body=body,
-        media_urls=list(media),
-        status=statuses.PENDING,
-        call_sid=call_sid,
-        step=step,
+    log = _pending_sms_log(
+        sender=sender, to=to, body=body, media=media, call_sid=call_sid, step=step
     )
     log.full_clean(validate_constraints=False)  # the constraint is enforced by the insert
     try:
