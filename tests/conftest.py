@@ -40,6 +40,16 @@ class SignedClient:
         return self.client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, **extra)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_listen_connections(django_db_setup):
+    """The PostgreSQL test database cannot be dropped while this process still listens on
+    it for flow changes (telephony/cachenotices.py)."""
+    from telephony import cachenotices
+
+    yield
+    cachenotices.close()
+
+
 @pytest.fixture
 def twilio(client):
     return SignedClient(client)
