@@ -100,3 +100,50 @@ def check_backend_sends(app_configs, **kwargs):
             id="telephony.W004",
         )
     ]
+
+
+@register()
+def check_call_log_writes(app_configs, **kwargs):
+    """How inbound call rows are written (telephony/calllog.py)."""
+    problems = []
+    if settings.TELEPHONY_CALL_LOG_WRITES not in ("deferred", "immediate"):
+        problems.append(
+            Error(
+                f"TELEPHONY_CALL_LOG_WRITES is {settings.TELEPHONY_CALL_LOG_WRITES!r}.",
+                hint="Use deferred (batched, the default) or immediate (inside the webhook).",
+                id="telephony.E004",
+            )
+        )
+    if not 0 <= settings.TELEPHONY_CALL_LOG_DELAY <= 5:
+        problems.append(
+            Error(
+                f"TELEPHONY_CALL_LOG_DELAY is {settings.TELEPHONY_CALL_LOG_DELAY} s.",
+                hint="Use a delay between 0 and 5 seconds (default 0.1): a worker killed "
+                "outright loses the rows of its last delay.",
+                id="telephony.E005",
+            )
+        )
+    return problems
+
+
+@register()
+def check_webhook_prefix(app_configs, **kwargs):
+    """The webhooks' own middleware stack only serves them if the prefix matches the URLs."""
+    from django.urls import NoReverseMatch, reverse
+
+    prefix = settings.TELEPHONY_WEBHOOK_PREFIX
+    try:
+        voice = reverse("telephony:voice")
+    except NoReverseMatch:
+        return []
+    if prefix and not voice.startswith(prefix):
+        return [
+            Warning(
+                f"TELEPHONY_WEBHOOK_PREFIX {prefix!r} does not cover the voice webhook "
+                f"{voice!r}: webhooks run through every middleware of the admin (slower).",
+                hint="Set TELEPHONY_WEBHOOK_PREFIX to the path the URLconf mounts "
+                "telephony.urls under, e.g. /twilio/.",
+                id="telephony.W005",
+            )
+        ]
+    return []

@@ -1,4 +1,5 @@
-"""Writes driven by Twilio's webhooks: inbound calls and messages, status callbacks.
+"""Writes driven by Twilio's webhooks: inbound messages and status callbacks (inbound
+call rows: telephony/calllog.py).
 
 Twilio retries a webhook when it did not get an answer in time, so every write here is
 idempotent on Twilio's SID, and stays correct when two retries race on PostgreSQL: the
@@ -18,7 +19,6 @@ from .models import (
     HELP_KEYWORDS,
     OPT_IN_KEYWORDS,
     OPT_OUT_KEYWORDS,
-    CallFlow,
     CallLog,
     Direction,
     MessageLog,
@@ -31,25 +31,6 @@ from .services import record_opt_out, remove_opt_out
 logger = logging.getLogger(__name__)
 
 DEFAULT_HELP_REPLY = "Reply STOP to stop receiving messages from this number, START to resume."
-
-
-def log_inbound_call(*, sid: str, from_: str, to: str, status: str, flow: CallFlow | None) -> None:
-    """Record an inbound call once per CallSid, in a single INSERT (the voice webhook is
-    on the caller's critical path): a retried webhook inserts nothing."""
-    if not sid:
-        return
-    log = CallLog(
-        sid=sid[:34],
-        direction=Direction.INBOUND,
-        from_number=from_[:128],
-        to_number=to[:128],
-        status=(status or "ringing")[:20],
-        flow=flow,
-    )
-    # The unique SID is enforced by the INSERT itself (ON CONFLICT DO NOTHING), so
-    # validation skips the uniqueness queries.
-    log.full_clean(exclude=["flow"], validate_unique=False, validate_constraints=False)
-    CallLog.objects.bulk_create([log], ignore_conflicts=True)
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,13 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import HttpResponse, HttpResponseForbidden
-from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from . import documents, inbound, routing, services, twiml
+from . import calllog, documents, formdata, inbound, routing, services, twiml
 from .exceptions import TelephonyError
 from .models import CallLog, Direction, MessageLog
 from .selectors import LoadedFlow, cached_flow, cached_flow_for_number
@@ -35,11 +34,16 @@ def twiml_response(document: TwiML | str) -> HttpResponse:
     return HttpResponse(body, content_type="text/xml; charset=utf-8")
 
 
-@method_decorator(csrf_exempt, name="dispatch")
 class TwilioWebhookView(View):
     http_method_names = ["post"]
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        # Exempt once, here: method_decorator on dispatch would re-wrap on every request.
+        return csrf_exempt(super().as_view(**initkwargs))
+
     def post(self, request, *args, **kwargs):
+        formdata.load_form(request)
         if settings.TELEPHONY_VALIDATE_SIGNATURES and not has_valid_signature(request):
             logger.warning(
                 "Rejected %s: missing or invalid X-Twilio-Signature", request.get_full_path()
@@ -81,7 +85,7 @@ class VoiceWebhook(TwilioWebhookView):
             log_inbound_call(request, None)
             return twiml.goodbye(twiml.NOT_IN_SERVICE)
         phone, loaded = cached_flow_for_number(number)
-        log_inbound_call(request, loaded)  # one INSERT; a retried webhook adds no row
+        log_inbound_call(request, loaded)  # queued: written in batches (calllog.py)
         if phone is None:
             return twiml.goodbye(twiml.NOT_IN_SERVICE)
         if loaded is None:
@@ -201,12 +205,12 @@ def log_inbound_call(request, loaded: LoadedFlow | None) -> None:
     if is_simulation(request):  # a simulated call is not a call
         return
     try:
-        inbound.log_inbound_call(
+        calllog.record_inbound_call(
             sid=post.get("CallSid", ""),
             from_=post.get("From", ""),
             to=post.get("To", ""),
             status=post.get("CallStatus", ""),
-            flow=loaded.flow if loaded is not None else None,
+            flow_id=loaded.flow.pk if loaded is not None else None,
         )
     except Exception:  # a log row is never worth a caller's call: answer anyway
         logger.exception("Could not log inbound call %s", post.get("CallSid", "?"))

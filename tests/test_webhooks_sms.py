@@ -325,12 +325,12 @@ def test_sms_rules_travel_in_fixtures_by_natural_keys(demo, tmp_path):
 
 
 def test_a_call_is_answered_even_if_logging_it_fails(demo, twilio, monkeypatch, caplog):
-    from telephony import inbound
+    from telephony import calllog
 
-    def broken(**kwargs):
+    def broken(calls, **options):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(inbound, "log_inbound_call", broken)
+    monkeypatch.setattr(calllog, "write", broken)
     root = parse_twiml(
         twilio.post("/twilio/voice/", {"To": DEMO, "From": CALLER, "CallSid": "CA1"})
     )

@@ -45,6 +45,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Twilio's webhooks (paths under this prefix, see config/urls.py) run through only these
+# middleware: they carry no cookies, sessions or CSRF tokens (telephony/wsgi.py).
+TELEPHONY_WEBHOOK_PREFIX = "/twilio/"
+TELEPHONY_WEBHOOK_MIDDLEWARE = [
+    "telephony.middleware.WebhookLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+]
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -89,6 +97,15 @@ TELEPHONY_CACHE = "default"
 TELEPHONY_CACHE_ENABLED = env.bool("TELEPHONY_CACHE_ENABLED", default=True)
 TELEPHONY_CACHE_MAX_ENTRIES = env.int("TELEPHONY_CACHE_MAX_ENTRIES", default=2000)
 TELEPHONY_CACHE_RECHECK_SECONDS = env.float("TELEPHONY_CACHE_RECHECK_SECONDS", default=0)
+# Read the database-held token only when told it changed (LISTEN/NOTIFY on PostgreSQL, a
+# stamp file beside a SQLite file: telephony/cachenotices.py); false reads it every request.
+TELEPHONY_CACHE_NOTICES = env.bool("TELEPHONY_CACHE_NOTICES", default=True)
+TELEPHONY_CACHE_STAMP_FILE = env("TELEPHONY_CACHE_STAMP_FILE", default="") or None
+# Inbound call rows: queued per worker and written in batches a moment later (deferred),
+# or inside the voice webhook (immediate). telephony/calllog.py says what deferral trades.
+TELEPHONY_CALL_LOG_WRITES = env("TELEPHONY_CALL_LOG_WRITES", default="deferred")
+TELEPHONY_CALL_LOG_DELAY = env.float("TELEPHONY_CALL_LOG_DELAY", default=0.1)
+TELEPHONY_CALL_LOG_MAX_PENDING = env.int("TELEPHONY_CALL_LOG_MAX_PENDING", default=100_000)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

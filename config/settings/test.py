@@ -23,3 +23,5 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1", "switchboard.example.co
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///:memory:")}
 WHITENOISE_AUTOREFRESH = True  # no collectstatic in tests
+# Rows in the test's own transaction; tests/test_calllog.py runs the deferred writer.
+TELEPHONY_CALL_LOG_WRITES = "immediate"

@@ -1,0 +1,250 @@
+"""Inbound call rows, written in batches off the caller's critical path.
+
+The voice webhook answers a ringing call, so it should cost little beyond Django itself;
+one durable INSERT per call (its commit waits for the disk) costs more than everything
+else the webhook does. So by default (TELEPHONY_CALL_LOG_WRITES=deferred) each worker
+process queues the row in memory and a background thread writes whatever has queued, in
+one transaction per batch, TELEPHONY_CALL_LOG_DELAY seconds (default 0.1) after the first
+row of the batch arrived. `immediate` writes the row inside the request instead.
+
+Either way a row is keyed by its CallSid (INSERT ... ON CONFLICT): Twilio's retries never
+add a second row, and a status callback that got there first (it creates the row without
+a flow) only gains the flow.
+
+What deferral costs, and why it is acceptable for a log:
+- A graceful stop (SIGTERM, gunicorn's worker recycling, Ctrl-C) writes the queue at
+  exit. A worker killed outright (SIGKILL, out of memory) loses the rows of its last
+  TELEPHONY_CALL_LOG_DELAY seconds; Twilio's final status callback for such a call still
+  creates its row (/twilio/status/), without the flow.
+- While the database is unreachable the thread retries with backoff, keeping at most
+  TELEPHONY_CALL_LOG_MAX_PENDING rows; beyond that the oldest are dropped, each drop
+  logged as an error. Callers are answered throughout.
+"""
+
+import atexit
+import logging
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
+
+from .models import CallFlow, CallLog, Direction
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """What the voice webhook knows of a call, already cut to the columns' sizes."""
+
+    sid: str
+    from_number: str
+    to_number: str
+    status: str
+    flow_id: int | None
+
+    @classmethod
+    def of(cls, *, sid: str, from_: str, to: str, status: str, flow_id: int | None):
+        return cls(sid[:34], from_[:128], to[:128], (status or "ringing")[:20], flow_id)
+
+
+def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
+    """Insert these calls in one statement; a SID already there only gains a missing flow.
+
+    `check_flows` first drops flows deleted since the calls came in (one query per batch),
+    so one such row cannot fail the whole batch.
+    """
+    unique = list({call.sid: call for call in reversed(calls)}.values())  # first one wins
+    flows = {call.flow_id for call in unique if call.flow_id is not None}
+    if check_flows:
+        existing = set(CallFlow.objects.filter(pk__in=flows).values_list("pk", flat=True))
+    else:
+        existing = flows
+    rows = [
+        CallLog(
+            sid=call.sid,
+            direction=Direction.INBOUND,
+            from_number=call.from_number,
+            to_number=call.to_number,
+            status=call.status,
+            flow_id=call.flow_id if call.flow_id in existing else None,
+        )
+        for call in unique
+    ]
+    # ON CONFLICT (sid) DO UPDATE SET flow_id = excluded.flow_id: the status stays whatever
+    # the callbacks moved it to.
+    CallLog.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["sid"], update_fields=["flow"]
+    )
+
+
+class BatchWriter:
+    """A queue per process, drained by one daemon thread in batches.
+
+    `submit()` is an append to a deque and, for the first row of a batch, setting an
+    Event: a few microseconds on the request's path. Threads start lazily, in the process
+    that submits (never inherited across a fork), and `flush()` runs at interpreter exit.
+    """
+
+    def __init__(self, *, delay: float, max_batch: int, max_pending: int):
+        self.delay, self.max_batch, self.max_pending = delay, max_batch, max_pending
+        self.pending: deque[InboundCall] = deque()
+        self.wake = threading.Event()
+        self.write_lock = threading.Lock()  # one batch at a time: the thread or flush()
+        self.pid: int | None = None  # the process whose thread is running, if any
+        self.owner_pid: int | None = None  # the process that created the queue
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+        self.dropped = 0
+        atexit.register(self.close)  # forked children inherit it: each writes its own
+
+    def submit(self, call: InboundCall) -> None:
+        if self.pid != os.getpid():
+            self._start()
+        self.pending.append(call)
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def _start(self) -> None:
+        if self.owner_pid not in (None, os.getpid()):
+            # A forked child: the parent's thread, lock and queued rows are not its own.
+            self.write_lock, self.pending, self.thread = threading.Lock(), deque(), None
+        with self.write_lock:
+            if self.pid == os.getpid():
+                return
+            self.pid = self.owner_pid = os.getpid()
+            self.stopping = threading.Event()
+            self.thread = threading.Thread(
+                target=self._run, args=(self.stopping,), name="call-log-writer", daemon=True
+            )
+            self.thread.start()
+
+    def _run(self, stopping: threading.Event) -> None:
+        backoff = self.delay
+        try:
+            while not stopping.is_set():
+                self.wake.wait()
+                # Let the batch fill (one commit for many calls); close() cuts this short.
+                if stopping.wait(backoff):
+                    return  # close() writes what is left
+                self.wake.clear()
+                with self.write_lock:
+                    if stopping.is_set():
+                        return
+                    ok = self._write_some()
+                if not ok:  # the database is down: reconnect, waiting longer each time
+                    _reset_connection()
+                backoff = self.delay if ok else min(max(backoff * 2, 0.5), 30.0)
+                if self.pending:
+                    self.wake.set()
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop the thread and write what is still queued (at exit, and in tests)."""
+        self.stopping.set()
+        self.wake.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+        self.pid = None  # a later submit() starts a new thread
+        return self.flush()
+
+    def flush(self) -> bool:
+        """Write everything queued now, in the calling thread; False if the database failed.
+
+        It waits for a batch the thread is writing: those rows are no longer queued but
+        not yet committed either.
+        """
+        with self.write_lock:
+            ok = True
+            while self.pending and ok:
+                ok = self._write_some()
+            return ok
+
+    def _write_some(self) -> bool:
+        """One batch off the queue into the database (the caller holds write_lock)."""
+        batch = [self.pending.popleft() for _ in range(min(len(self.pending), self.max_batch))]
+        if not batch:
+            return True
+        try:
+            _write_batch(batch)
+        except DatabaseError:
+            logger.exception("Could not write %d call log row(s); will retry", len(batch))
+            self.pending.extendleft(reversed(batch))
+            self._drop_excess()
+            return False
+        return True
+
+    def _drop_excess(self) -> None:
+        while len(self.pending) > self.max_pending:
+            call = self.pending.popleft()
+            self.dropped += 1
+            logger.error("Call log row for %s dropped: the database is unreachable", call.sid)
+
+
+def _write_batch(batch: list[InboundCall]) -> None:
+    try:
+        with transaction.atomic():
+            write(batch, check_flows=False)  # the flows were there a moment ago
+        return
+    except IntegrityError:
+        logger.info(
+            "A flow was deleted under %d queued call(s); writing them without it", len(batch)
+        )
+    try:
+        with transaction.atomic():
+            write(batch)
+        return
+    except IntegrityError:
+        # Still refused: one row at a time, so one bad row cannot cost the others theirs.
+        logger.warning("Call log batch refused; writing its %d rows one by one", len(batch))
+    for call in batch:
+        try:
+            with transaction.atomic():
+                write([call])
+        except IntegrityError:
+            logger.exception("Call log row for %s refused by the database", call.sid)
+
+
+def _reset_connection() -> None:
+    """Drop the writer thread's broken connection, so its next batch opens a fresh one."""
+    try:
+        connection.close()
+    except DatabaseError:
+        pass
+
+
+_writer: BatchWriter | None = None
+
+
+def writer() -> BatchWriter:
+    global _writer
+    if _writer is None:
+        _writer = BatchWriter(
+            delay=settings.TELEPHONY_CALL_LOG_DELAY,
+            max_batch=500,
+            max_pending=settings.TELEPHONY_CALL_LOG_MAX_PENDING,
+        )
+    return _writer
+
+
+def record_inbound_call(*, sid: str, from_: str, to: str, status: str, flow_id: int | None) -> None:
+    """Log an inbound call once per CallSid: queued (deferred, the default) or written now."""
+    if not sid:
+        return
+    call = InboundCall.of(sid=sid, from_=from_, to=to, status=status, flow_id=flow_id)
+    if settings.TELEPHONY_CALL_LOG_WRITES == "immediate":
+        try:
+            write([call], check_flows=False)  # one INSERT, on the flow just loaded
+        except IntegrityError:  # ... unless staff deleted it meanwhile
+            write([call])
+    else:
+        writer().submit(call)
+
+
+def flush() -> bool:
+    """Write this process's queued rows now (tests, shutdown hooks)."""
+    return _writer.flush() if _writer is not None else True

@@ -1,0 +1,235 @@
+"""Inbound call rows written in batches (telephony/calllog.py): once per CallSid, merged
+with what status callbacks wrote first, by a background thread, and at exit."""
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from django.db import OperationalError
+
+from telephony import calllog
+from telephony.calllog import BatchWriter, InboundCall
+from telephony.models import CallLog
+from tests.conftest import parse_twiml, verbs
+from tests.factories import make_flow, make_number
+
+CALLER = "+14155551234"
+DEMO = "+15005550006"
+
+
+def call(i: int, flow_id=None, status="ringing") -> InboundCall:
+    return InboundCall.of(sid=f"CA{i:032d}", from_=CALLER, to=DEMO, status=status, flow_id=flow_id)
+
+
+def wait_for(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+# --- the batch INSERT ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_write_inserts_each_sid_once_even_twice_in_a_batch():
+    flow = make_flow("menu")
+    calllog.write([call(1, flow.pk), call(2), call(1, flow.pk)])
+    rows = {row.sid: row for row in CallLog.objects.all()}
+    assert len(rows) == 2
+    assert rows[call(1).sid].flow == flow
+    assert rows[call(1).sid].direction == "inbound"
+    assert rows[call(1).sid].from_number == CALLER
+    assert rows[call(2).sid].flow is None
+    assert rows[call(2).sid].status == "ringing"
+
+
+@pytest.mark.django_db
+def test_a_row_a_status_callback_created_first_gains_the_flow_and_keeps_its_status():
+    flow = make_flow("menu")
+    CallLog.objects.create(sid=call(1).sid, direction="inbound", status="completed", duration=42)
+    calllog.write([call(1, flow.pk)])
+    row = CallLog.objects.get()
+    assert (row.flow, row.status, row.duration) == (flow, "completed", 42)
+
+
+@pytest.mark.django_db
+def test_a_flow_deleted_before_the_write_leaves_the_row_without_it():
+    flow = make_flow("gone")
+    flow_id = flow.pk
+    flow.delete()
+    calllog.write([call(1, flow_id)])
+    assert CallLog.objects.get().flow is None
+
+
+@pytest.mark.django_db
+def test_values_are_cut_to_the_columns():
+    calllog.write(
+        [InboundCall.of(sid="CA" + "9" * 40, from_="x" * 300, to="", status="", flow_id=None)]
+    )
+    row = CallLog.objects.get()
+    assert (len(row.sid), len(row.from_number), row.status) == (34, 128, "ringing")
+
+
+# --- the writer ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_flush_writes_everything_queued_in_batches():
+    writer = BatchWriter(delay=60, max_batch=7, max_pending=1000)
+    try:
+        for i in range(20):
+            writer.submit(call(i))
+        assert CallLog.objects.count() == 0  # queued: the thread waits 60 s to batch
+        assert writer.flush()
+        assert CallLog.objects.count() == 20
+    finally:
+        writer.close(timeout=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_thread_writes_a_batch_shortly_after_the_first_call():
+    writer = BatchWriter(delay=0.05, max_batch=500, max_pending=1000)
+    try:
+        for i in range(50):
+            writer.submit(call(i))
+        assert wait_for(lambda: CallLog.objects.count() == 50)
+        assert not writer.pending
+    finally:
+        writer.close()
+
+
+@pytest.mark.django_db
+def test_a_database_failure_keeps_the_rows_and_a_later_write_succeeds(monkeypatch, caplog):
+    real_write, failures = calllog.write, [OperationalError("database is down")]
+
+    def flaky(calls, **options):
+        if failures:
+            raise failures.pop()
+        real_write(calls, **options)
+
+    monkeypatch.setattr(calllog, "write", flaky)
+    writer = BatchWriter(delay=60, max_batch=500, max_pending=1000)
+    try:
+        writer.submit(call(1))
+        writer.submit(call(2))
+        assert writer.flush() is False
+        assert "Could not write 2 call log row(s); will retry" in caplog.text
+        assert len(writer.pending) == 2
+        assert writer.flush()
+        assert CallLog.objects.count() == 2
+    finally:
+        writer.close(timeout=1)
+
+
+@pytest.mark.django_db
+def test_beyond_max_pending_the_oldest_rows_are_dropped_and_said(monkeypatch, caplog):
+    def down(calls, **options):
+        raise OperationalError("database is down")
+
+    monkeypatch.setattr(calllog, "write", down)
+    writer = BatchWriter(delay=60, max_batch=500, max_pending=3)
+    try:
+        for i in range(5):
+            writer.submit(call(i))
+        with caplog.at_level(logging.ERROR, logger="telephony.calllog"):
+            writer.flush()
+        assert [c.sid for c in writer.pending] == [call(i).sid for i in (2, 3, 4)]
+        assert writer.dropped == 2
+        assert f"Call log row for {call(0).sid} dropped" in caplog.text
+    finally:
+        monkeypatch.undo()
+        writer.close(timeout=1)
+
+
+# --- through the voice webhook -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_voice_webhook_answers_then_the_row_appears(twilio, settings):
+    settings.TELEPHONY_CALL_LOG_WRITES = "deferred"
+    flow = make_flow("menu", steps=[{"verb": "say", "text": "Hello."}])
+    make_number(DEMO, flow=flow)
+    for _retry in range(2):  # Twilio retrying the same call
+        root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO, "CallSid": "CA1"}))
+        assert verbs(root) == ["Say"]
+    try:
+        assert wait_for(lambda: CallLog.objects.filter(sid="CA1", flow=flow).exists())
+        assert calllog.flush()
+        assert CallLog.objects.count() == 1
+    finally:
+        calllog.writer().close()
+
+
+def test_rows_still_queued_are_written_when_the_process_exits(tmp_path: Path):
+    """A graceful stop (gunicorn's SIGTERM, worker recycling) ends with sys.exit: the
+    queue is written by the atexit hook, however long the batching delay."""
+    database = tmp_path / "exit.sqlite3"
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        DATABASE_URL=f"sqlite:///{database}",
+        TELEPHONY_CALL_LOG_WRITES="deferred",
+        TELEPHONY_CALL_LOG_DELAY="5",
+    )
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=root, env=env, check=True
+    )
+    script = textwrap.dedent(
+        """
+        import django, sys
+        django.setup()
+        from telephony import calllog
+        from telephony.models import CallLog
+        for i in range(25):
+            calllog.record_inbound_call(
+                sid=f"CA{i:032d}", from_="+14155551234", to="+15005550006",
+                status="ringing", flow_id=None,
+            )
+        print("queued", CallLog.objects.count())
+        sys.exit(0)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "queued 0"
+    count = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from telephony.models import CallLog; "
+            "print(CallLog.objects.count())",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert count.stdout.strip() == "25"
+
+
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked when a transaction commits
+def test_a_flow_deleted_while_queued_does_not_cost_the_batch_its_rows():
+    kept, gone = make_flow("kept"), make_flow("gone")
+    gone_id = gone.pk
+    writer = BatchWriter(delay=60, max_batch=500, max_pending=1000)
+    try:
+        writer.submit(call(1, kept.pk))
+        writer.submit(call(2, gone_id))
+        gone.delete()
+        assert writer.flush()
+    finally:
+        writer.close(timeout=1)
+    flows = dict(CallLog.objects.values_list("sid", "flow"))
+    assert flows == {call(1).sid: kept.pk, call(2).sid: None}
