@@ -1,9 +1,12 @@
-"""WSGI entry point for gunicorn; production settings unless told otherwise."""
+"""WSGI entry point for gunicorn; production settings unless told otherwise.
+
+Twilio's webhooks are served through fewer middleware than the admin (telephony/wsgi.py).
+"""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
-application = get_wsgi_application()
+from telephony.wsgi import build_application  # noqa: E402
+
+application = build_application()

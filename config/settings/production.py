@@ -6,6 +6,8 @@ variables documented in README "Deploying" (and `.env.example`), `manage.py chec
 environment variable (e.g. for a load test over plain HTTP on loopback).
 """
 
+import logging
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
@@ -65,6 +67,10 @@ LOG_FORMAT = env("LOG_FORMAT", default="json")
 if LOG_FORMAT not in ("json", "plain"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# No format here or in gunicorn's prints thread or multiprocessing names: not collecting
+# them makes every webhook's log line cheaper (Python's logging HOWTO, "Optimization").
+# (gunicorn's own lines print %(process)d, so that one stays.)
+logging.logThreads = logging.logMultiprocessing = False
 # One line per webhook (telephony.middleware); WEBHOOK_LOG_LEVEL=WARNING silences them.
 LOGGING.setdefault("loggers", {})["telephony.access"] = {
     "level": env("WEBHOOK_LOG_LEVEL", default="INFO")
