@@ -7,8 +7,9 @@ from django.views.generic import RedirectView
 from .views import healthz
 
 urlpatterns = [
+    # First: Django tries patterns in order, and Twilio's webhooks are most of the traffic.
+    path("twilio/", include("telephony.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("twilio/", include("telephony.urls")),
 ]

@@ -7,13 +7,14 @@ the absolute URI, which honours X-Forwarded-* only when BEHIND_PROXY is set.
 The HMAC itself is twilio's `RequestValidator`; we never compute it by hand.
 """
 
+import hmac
+
 from django.conf import settings
 from django.http import HttpRequest
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
-    compare,
     get_signature_algorithm,
 )
 
@@ -89,7 +90,7 @@ def _signed_by(token, url, params, signature, algorithm) -> bool:
             expected = validator.compute_signature(url, _FormParams(params), algorithm)
         except ValueError:  # an algorithm this twilio does not know: validate() refuses it
             expected = None
-        if expected is not None and compare(expected, signature):
+        if expected is not None and hmac.compare_digest(expected.encode(), signature.encode()):
             return True
     # Anything else (port variants, JSON bodies, wrong signatures): twilio decides.
     return validator.validate(url, params, signature, algorithm)

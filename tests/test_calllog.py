@@ -7,10 +7,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from telephony import calllog
 from telephony.calllog import BatchWriter, InboundCall
@@ -44,6 +46,7 @@ def test_write_inserts_each_sid_once_even_twice_in_a_batch():
     calllog.write([call(1, flow.pk), call(2), call(1, flow.pk)])
     rows = {row.sid: row for row in CallLog.objects.all()}
     assert len(rows) == 2
+    assert all(abs(timezone.now() - row.created_at) < timedelta(minutes=1) for row in rows.values())
     assert rows[call(1).sid].flow == flow
     assert rows[call(1).sid].direction == "inbound"
     assert rows[call(1).sid].from_number == CALLER
