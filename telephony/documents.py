@@ -5,10 +5,25 @@ worker renders it once and reuses the XML until staff next save (see flowcache).
 module only caches; `twiml` stays pure and does the rendering.
 """
 
+from collections.abc import Callable, Hashable
 from functools import cache
+
+from twilio.twiml import TwiML
 
 from . import flowcache, twiml
 from .selectors import LoadedFlow
+
+
+def rendered(key: Hashable, render: Callable[[], TwiML | str]) -> str:
+    """`render()`'s TwiML as XML, kept under `key` until staff next save (see flowcache).
+
+    For answers that depend on nothing but stored data and the key (a Gather's outcome
+    for the keys pressed): never for anything that varies with the call itself."""
+    return flowcache.memo(key, lambda: _xml(render()))
+
+
+def _xml(document: TwiML | str) -> str:
+    return document if isinstance(document, str) else document.to_xml()
 
 
 def flow_twiml(loaded: LoadedFlow) -> str:

@@ -131,6 +131,17 @@ class StepOutcomeView(TwilioWebhookView):
 
 
 class GatherWebhook(StepOutcomeView):
+    def handle(self, request, slug, step_pk):
+        digits = request.POST.get("Digits", "").strip()
+        if request.POST.get("SpeechResult", "").strip():
+            return super().handle(request, slug, step_pk)  # free text: routed every time
+        # Keys alone: the answer depends only on stored data, so each worker renders it
+        # once per (flow, step, keys) until staff next save - like the flows themselves.
+        return documents.rendered(
+            ("gather", slug, step_pk, digits),
+            lambda: super(GatherWebhook, self).handle(request, slug, step_pk),
+        )
+
     def outcome(self, request, loaded, step):
         digits = request.POST.get("Digits", "")
         speech = request.POST.get("SpeechResult", "")
