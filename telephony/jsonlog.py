@@ -13,10 +13,14 @@ from datetime import UTC, datetime
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
+# One encoder for every line: json.dumps(default=...) would build a new one each time.
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -24,4 +28,19 @@ class JsonFormatter(logging.Formatter):
         data.update((k, v) for k, v in vars(record).items() if k not in _STANDARD)
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
+        return _ENCODER.encode(data)
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 in UTC with milliseconds; the part up to the second is formatted once a second."""
+    global _second
+    whole = int(created)
+    micro = round((created - whole) * 1_000_000)  # as datetime rounds a float timestamp
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    if _second[0] != whole:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{micro // 1000:03d}+00:00"

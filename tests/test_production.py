@@ -6,6 +6,7 @@ import logging
 import secrets
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,18 @@ def test_json_formatter_writes_one_object_with_the_extra_fields():
         "duration_ms": 1.5,
     }
     assert "args" not in data and "msg" not in data
+    assert data["time"] == datetime.fromtimestamp(record.created, UTC).isoformat(
+        timespec="milliseconds"
+    )
+
+
+@pytest.mark.parametrize("created", [0.0, 1.5, 1700000000.9996, 1800000000.001])
+def test_json_timestamps_are_iso_8601_utc_with_milliseconds(created):
+    from telephony.jsonlog import _timestamp
+
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert _timestamp(created) == expected
+    assert _timestamp(created) == expected  # and again, from the per-second memo
 
 
 def test_production_logs_are_json_lines():
