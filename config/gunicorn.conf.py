@@ -23,9 +23,10 @@ threads = _int("GUNICORN_THREADS", 1)
 timeout = _int("GUNICORN_TIMEOUT", 20)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
-# Recycle workers now and then, so a slow leak can never grow without bound.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+# Recycle workers now and then, so a slow leak can never grow without bound. Not too
+# often: a worker answers ~1,000 webhooks a second, and each restart re-imports Django.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 100000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 10000)
 backlog = _int("GUNICORN_BACKLOG", 2048)
 # Proxies whose X-Forwarded-* headers gunicorn trusts (comma-separated IPs, or *).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

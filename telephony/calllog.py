@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, connections, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from .models import CallFlow, CallLog, Direction
@@ -237,22 +237,25 @@ def _write_batch(batch: list[InboundCall]) -> None:
 def _reset_connection() -> None:
     """Drop the writer thread's broken connection, so its next batch opens a fresh one."""
     try:
-        connection.close()
+        connections[router.db_for_write(CallLog)].close()
     except DatabaseError:
         pass
 
 
 _writer: BatchWriter | None = None
+_writer_lock = threading.Lock()  # gthread workers: one writer per process, not per thread
 
 
 def writer() -> BatchWriter:
     global _writer
     if _writer is None:
-        _writer = BatchWriter(
-            delay=settings.TELEPHONY_CALL_LOG_DELAY,
-            max_batch=500,
-            max_pending=settings.TELEPHONY_CALL_LOG_MAX_PENDING,
-        )
+        with _writer_lock:
+            if _writer is None:
+                _writer = BatchWriter(
+                    delay=settings.TELEPHONY_CALL_LOG_DELAY,
+                    max_batch=500,
+                    max_pending=settings.TELEPHONY_CALL_LOG_MAX_PENDING,
+                )
     return _writer
 
 

@@ -236,3 +236,21 @@ def test_a_flow_deleted_while_queued_does_not_cost_the_batch_its_rows():
         writer.close(timeout=1)
     flows = dict(CallLog.objects.values_list("sid", "flow"))
     assert flows == {call(1).sid: kept.pk, call(2).sid: None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_warm_voice_webhook_makes_no_query_when_deferred(
+    twilio, settings, django_assert_num_queries, tmp_path
+):
+    settings.TELEPHONY_CALL_LOG_WRITES = "deferred"
+    settings.TELEPHONY_CACHE_STAMP_FILE = tmp_path / "flows-changed"
+    flow = make_flow("menu", steps=[{"verb": "say", "text": "Hello."}])
+    make_number(DEMO, flow=flow)
+    try:
+        twilio.post("/twilio/voice/", {"To": DEMO, "CallSid": "CA1"})  # warms the cache
+        with django_assert_num_queries(0):
+            root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO, "CallSid": "CA2"}))
+        assert verbs(root) == ["Say"]
+        assert wait_for(lambda: CallLog.objects.filter(sid__in=["CA1", "CA2"]).count() == 2)
+    finally:
+        calllog.writer().close()
