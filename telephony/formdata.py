@@ -9,7 +9,7 @@ same dict of lists directly, and hands the view a read-only QueryDict.
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core.exceptions import TooManyFieldsSent
+from django.core.exceptions import BadRequest, TooManyFieldsSent
 from django.http import HttpRequest, QueryDict
 from django.utils.datastructures import MultiValueDict
 
@@ -47,13 +47,15 @@ def parse_form(body: bytes, encoding: str) -> QueryDict:
 
 def load_form(request: HttpRequest) -> None:
     """Give `request.POST` the parsed form body, as Django would, unless Django must
-    handle it (other content types or charsets, or POST already read). Oversized bodies
-    raise RequestDataTooBig when read, as usual."""
+    handle it (other content types, or POST already read). Oversized bodies raise
+    RequestDataTooBig when read, as usual; a charset other than UTF-8 raises BadRequest."""
     if request.method != "POST" or hasattr(request, "_post"):
         return
     if request.content_type != FORM_CONTENT_TYPE:
         return
     if request.encoding is not None and request.encoding.lower() != "utf-8":
-        return  # Django refuses it with a 400: form bodies are UTF-8 (RFC 1866)
+        # As Django refuses it, but before anything reads request.POST: Django's DEBUG
+        # error page would read it again and turn the 400 into a 500.
+        raise BadRequest("Form bodies must be UTF-8 encoded (RFC 1866).")
     request.POST = parse_form(request.body, "utf-8")
     request._files = MultiValueDict()  # as Django's own parse leaves it: no files

@@ -11,8 +11,8 @@ from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation, ValidationError
-from django.http import HttpResponse, HttpResponseForbidden
+from django.core.exceptions import BadRequest, SuspiciousOperation, ValidationError
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from twilio.twiml import TwiML
@@ -43,7 +43,10 @@ class TwilioWebhookView(View):
         return csrf_exempt(super().as_view(**initkwargs))
 
     def post(self, request, *args, **kwargs):
-        formdata.load_form(request)
+        try:
+            formdata.load_form(request)
+        except BadRequest as exc:  # not a body Twilio would send
+            return HttpResponseBadRequest(str(exc), content_type="text/plain")
         if settings.TELEPHONY_VALIDATE_SIGNATURES and not has_valid_signature(request):
             logger.warning(
                 "Rejected %s: missing or invalid X-Twilio-Signature", request.get_full_path()

@@ -1,7 +1,7 @@
 """telephony/formdata.py builds exactly the QueryDict Django would, and keeps its limits."""
 
 import pytest
-from django.core.exceptions import TooManyFieldsSent
+from django.core.exceptions import BadRequest, TooManyFieldsSent
 from django.http import QueryDict
 from django.test import RequestFactory
 
@@ -47,8 +47,8 @@ def test_load_form_sets_post_for_form_bodies_only():
     latin = factory.post(
         "/x/", "To=1", content_type="application/x-www-form-urlencoded; charset=latin-1"
     )
-    load_form(latin)
-    assert not hasattr(latin, "_post")  # Django refuses it with a 400
+    with pytest.raises(BadRequest):  # as Django refuses it
+        load_form(latin)
 
 
 def test_an_oversized_form_body_is_a_400(twilio, settings):
@@ -57,3 +57,15 @@ def test_an_oversized_form_body_is_a_400(twilio, settings):
         "/twilio/voice/", "Body=" + "x" * 500, content_type="application/x-www-form-urlencoded"
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_form_body_in_another_charset_is_a_plain_400(twilio, settings, debug):
+    settings.DEBUG = debug  # Django's DEBUG error page would turn it into a 500
+    response = twilio.client.post(
+        "/twilio/voice/",
+        b"To=%2B1",
+        content_type="application/x-www-form-urlencoded; charset=latin-1",
+    )
+    assert response.status_code == 400
+    assert b"UTF-8" in response.content
