@@ -19,10 +19,11 @@ def rendered(key: Hashable, render: Callable[[], TwiML | str]) -> str:
 
     For answers that depend on nothing but stored data and the key (a Gather's outcome
     for the keys pressed): never for anything that varies with the call itself."""
-    return flowcache.memo(key, lambda: _xml(render()))
+    return flowcache.memo(key, lambda: as_xml(render()))
 
 
-def _xml(document: TwiML | str) -> str:
+def as_xml(document: TwiML | str) -> str:
+    """A TwiML object rendered, or XML already rendered, as it is."""
     return document if isinstance(document, str) else document.to_xml()
 
 

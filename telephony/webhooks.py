@@ -30,8 +30,7 @@ logger = logging.getLogger(__name__)
 
 def twiml_response(document: TwiML | str) -> HttpResponse:
     """A TwiML object, or XML already rendered (and cached, see `documents`)."""
-    body = document if isinstance(document, str) else document.to_xml()
-    return HttpResponse(body, content_type="text/xml; charset=utf-8")
+    return HttpResponse(documents.as_xml(document), content_type="text/xml; charset=utf-8")
 
 
 class TwilioWebhookView(View):
