@@ -9,13 +9,13 @@ with by setting `request.telephony_flow` (the voice webhook picks it by number).
 import logging
 import time
 
-logger = logging.getLogger("telephony.access")
+from .formdata import field
 
-_SID_FIELDS = ("CallSid", "MessageSid", "SmsSid")
+logger = logging.getLogger("telephony.access")
 
 
 def _sid(post) -> str:
-    return next((post[field] for field in _SID_FIELDS if post.get(field)), "")
+    return field(post, "CallSid") or field(post, "MessageSid") or field(post, "SmsSid")
 
 
 class WebhookLogMiddleware:
@@ -41,7 +41,7 @@ class WebhookLogMiddleware:
         fields = {
             "webhook": match.url_name,
             "sid": _sid(post),
-            "number": post.get("To", ""),
+            "number": field(post, "To"),
             "flow": getattr(request, "telephony_flow", None) or match.kwargs.get("slug", ""),
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 2),

@@ -8,6 +8,7 @@ The HMAC itself is twilio's `RequestValidator`; we never compute it by hand.
 """
 
 import hmac
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -18,6 +19,8 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
+from .formdata import field
+
 # A parameter Twilio never sends: our own simulator adds it (inside the signed body, so
 # nobody without an auth token can) to run a call without logging it or texting anyone.
 SIMULATION_PARAM = "SwitchboardSimulation"
@@ -27,7 +30,7 @@ _SETTINGS_META = "HTTP_" + SIGNATURE_SETTINGS_HEADER.upper().replace("-", "_")
 
 
 def is_simulation(request: HttpRequest) -> bool:
-    return request.POST.get(SIMULATION_PARAM) == "1"
+    return field(request.POST, SIMULATION_PARAM) == "1"
 
 
 def auth_tokens() -> list[str]:
@@ -49,53 +52,53 @@ def has_valid_signature(request: HttpRequest) -> bool:
 
     Fails closed: no signature, or no token configured, means False.
     """
+    meta = request.META
     # META, not request.headers: that builds a dict of every header, on every webhook.
-    signature = request.META.get(_SIGNATURE_META, "")
+    signature = meta.get(_SIGNATURE_META)
     tokens = auth_tokens()
     if not signature or not tokens:
         return False
     url = requested_url(request)
-    algorithm = get_signature_algorithm(request.META.get(_SETTINGS_META))
+    signature_settings = meta.get(_SETTINGS_META)
+    algorithm = get_signature_algorithm(signature_settings) if signature_settings else None
     # JSON webhooks are signed over the URL only, with the body's hash in bodySHA256.
-    json_body = "bodySHA256" in request.META.get("QUERY_STRING", "") and (
-        "bodySHA256" in request.GET
-    )
-    params = request.body.decode("utf-8", "replace") if json_body else request.POST
-    return any(_signed_by(token, url, params, signature, algorithm) for token in tokens)
-
-
-class _FormParams:
-    """request.POST as RequestValidator reads a MultiDict (`getall`): Django's QueryDict makes
-    it fail over to `getlist` through an AttributeError for every parameter."""
-
-    __slots__ = ("query_dict",)
-
-    def __init__(self, query_dict):
-        self.query_dict = query_dict
-
-    def __iter__(self):
-        return iter(self.query_dict)
-
-    def getall(self, name):
-        # The QueryDict's own list, uncopied (getlist copies): the validator only reads it.
-        return dict.__getitem__(self.query_dict, name)
-
-
-def _signed_by(token, url, params, signature, algorithm) -> bool:
-    validator = RequestValidator(token)
-    if not isinstance(params, str):
-        # The common case, on every webhook: Twilio signed exactly the URL we rebuilt. One
-        # HMAC (validate() always computes two: with and without the port) and done.
-        try:
-            expected = validator.compute_signature(url, _FormParams(params), algorithm)
-        except ValueError:  # an algorithm this twilio does not know: validate() refuses it
-            expected = None
-        if expected is not None and hmac.compare_digest(expected.encode(), signature.encode()):
+    if "bodySHA256" in meta.get("QUERY_STRING", "") and "bodySHA256" in request.GET:
+        body = request.body.decode("utf-8", "replace")
+        return any(_validator(t).validate(url, body, signature, algorithm) for t in tokens)
+    params = _FormParams(request.POST)
+    for token in tokens:
+        if _signed_by(_validator(token), url, params, signature, algorithm):
             return True
-    # Anything else (port variants, JSON bodies, wrong signatures): twilio decides.
+    return False
+
+
+@lru_cache(maxsize=8)  # the current token and any previous ones, for the process's life
+def _validator(token: str) -> RequestValidator:
+    return RequestValidator(token)
+
+
+class _FormParams(dict):
+    """request.POST as RequestValidator reads a MultiDict: `getall(name)` is the field's list
+    of values. (A QueryDict makes it fail over to `getlist` through an AttributeError, and
+    copy every list, for every parameter.) A plain copy of the QueryDict's dict of lists."""
+
+    __slots__ = ()
+    getall = dict.__getitem__
+
+
+def _signed_by(validator: RequestValidator, url, params, signature, algorithm) -> bool:
+    # The common case, on every webhook: Twilio signed exactly the URL we rebuilt. One
+    # HMAC (validate() always computes two: with and without the port) and done.
+    try:
+        expected = validator.compute_signature(url, params, algorithm)
+    except ValueError:  # an algorithm this twilio does not know: validate() refuses it
+        expected = None
+    if expected is not None and hmac.compare_digest(expected.encode(), signature.encode()):
+        return True
+    # Anything else (port variants, wrong signatures): twilio decides.
     return validator.validate(url, params, signature, algorithm)
 
 
 def sign(url: str, params: dict, token: str | None = None) -> str:
     """The signature Twilio would send for `params` posted to `url` (tests, simulator)."""
-    return RequestValidator(token or auth_tokens()[0]).compute_signature(url, params)
+    return _validator(token or auth_tokens()[0]).compute_signature(url, params)

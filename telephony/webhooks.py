@@ -21,6 +21,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from . import calllog, documents, formdata, inbound, routing, services, twiml
 from .exceptions import TelephonyError
+from .formdata import field
 from .models import CallLog, Direction, MessageLog
 from .selectors import LoadedFlow, cached_flow, cached_flow_for_number
 from .signatures import has_valid_signature, is_simulation
@@ -30,7 +31,11 @@ logger = logging.getLogger(__name__)
 
 def twiml_response(document: TwiML | str) -> HttpResponse:
     """A TwiML object, or XML already rendered (and cached, see `documents`)."""
-    return HttpResponse(documents.as_xml(document), content_type="text/xml; charset=utf-8")
+    # charset given, not only in the content type: else HttpResponse parses it back out of
+    # the content type (a regular expression) each time it encodes the body.
+    return HttpResponse(
+        documents.as_xml(document), content_type="text/xml; charset=utf-8", charset="utf-8"
+    )
 
 
 class TwilioWebhookView(View):
@@ -40,6 +45,13 @@ class TwilioWebhookView(View):
     def as_view(cls, **initkwargs):
         # Exempt once, here: method_decorator on dispatch would re-wrap on every request.
         return csrf_exempt(super().as_view(**initkwargs))
+
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        # What CommonMiddleware would add, which this stack leaves out (telephony/wsgi.py):
+        # without a length, gunicorn sends the answer chunked, one more write per webhook.
+        response.headers["Content-Length"] = str(len(response.content))
+        return response
 
     def post(self, request, *args, **kwargs):
         try:
@@ -82,7 +94,7 @@ class VoiceWebhook(TwilioWebhookView):
     """A call came in: the `To` number picks the flow that answers."""
 
     def handle(self, request):
-        number = _e164(request.POST.get("To", ""))
+        number = _e164(field(request.POST, "To"))
         if number is None:
             log_inbound_call(request, None)
             return twiml.goodbye(twiml.NOT_IN_SERVICE)
@@ -134,8 +146,8 @@ class StepOutcomeView(TwilioWebhookView):
 
 class GatherWebhook(StepOutcomeView):
     def handle(self, request, slug, step_pk):
-        digits = request.POST.get("Digits", "").strip()
-        if request.POST.get("SpeechResult", "").strip():
+        digits = field(request.POST, "Digits").strip()
+        if field(request.POST, "SpeechResult").strip():
             return super().handle(request, slug, step_pk)  # free text: routed every time
         # Keys alone: the answer depends only on stored data, so each worker renders it
         # once per (flow, step, keys) until staff next save - like the flows themselves.
@@ -219,14 +231,14 @@ def log_inbound_call(request, loaded: LoadedFlow | None) -> None:
         return
     try:
         calllog.record_inbound_call(
-            sid=post.get("CallSid", ""),
-            from_=post.get("From", ""),
-            to=post.get("To", ""),
-            status=post.get("CallStatus", ""),
+            sid=field(post, "CallSid"),
+            from_=field(post, "From"),
+            to=field(post, "To"),
+            status=field(post, "CallStatus"),
             flow_id=loaded.flow.pk if loaded is not None else None,
         )
     except Exception:  # a log row is never worth a caller's call: answer anyway
-        logger.exception("Could not log inbound call %s", post.get("CallSid", "?"))
+        logger.exception("Could not log inbound call %s", field(post, "CallSid") or "?")
 
 
 class SmsStepWebhook(StepOutcomeView):

@@ -1,5 +1,7 @@
 """telephony/formdata.py builds exactly the QueryDict Django would, and keeps its limits."""
 
+import random
+
 import pytest
 from django.core.exceptions import BadRequest, TooManyFieldsSent
 from django.http import QueryDict
@@ -16,6 +18,8 @@ BODIES = [
     b"Body=%FF%FE+not+utf-8",  # raw bytes that are not UTF-8
     "Body=café".encode("latin-1"),  # not UTF-8: Django falls back to ISO-8859-1
     b"a=1;b=2&c=%zz&d=%2",  # separators and broken escapes, as parse_qsl reads them
+    b"&&a+b%2Bc=d%26e%3Df+g&=&==x&%3D=1&+=+",  # empty fields and names, "+" and escapes mixed
+    b"From=%2B14155550123&Long=" + b"%41" * 40 + b"&Short=%E2%98%8E",  # either side of the memo
 ]
 
 
@@ -26,6 +30,33 @@ def test_parse_form_equals_django_query_dict(body):
     assert ours.encoding == django.encoding
     with pytest.raises(AttributeError):  # immutable, like request.POST
         ours["To"] = "x"
+
+
+def test_parse_form_equals_django_query_dict_on_random_bodies():
+    # Bodies from the characters that matter to the parser, built from a fixed seed.
+    alphabet = ["a", "B", "=", "&", "+", "%", "2", "B", "F", "%2B", "%C3%A9", "%FF", "é", ";"]
+    rng = random.Random(20261123)
+    for _ in range(3000):
+        body = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 24))).encode()
+        ours, django = parse_form(body, "utf-8"), QueryDict(body, encoding="utf-8")
+        assert list(ours.lists()) == list(django.lists()), body
+
+
+@pytest.mark.parametrize("fields", [3, 4])
+def test_the_field_limit_counts_like_django(settings, fields):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    body = "&".join(f"f{i}=1" for i in range(fields)).encode()
+    if fields <= 3:
+        assert len(parse_form(body, "utf-8")) == len(QueryDict(body)) == fields
+    else:
+        for parse in (lambda: parse_form(body, "utf-8"), lambda: QueryDict(body)):
+            with pytest.raises(TooManyFieldsSent):
+                parse()
+
+
+def test_no_field_limit_when_django_has_none(settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = None
+    assert len(parse_form(b"&".join(b"f%d=1" % i for i in range(5000)), "utf-8")) == 5000
 
 
 def test_too_many_fields_is_refused_like_django(settings):
