@@ -80,28 +80,57 @@ def touch(path: str) -> None:
 
 
 class Stamp:
-    """A reader of one stamp file (shared by this process's threads)."""
+    """A reader of one stamp file (shared by this process's threads).
+
+    It keeps the stamp open and fstat()s the descriptor: no walk of the path on every
+    request. `touch()` rewrites the stamp in place, so the open file sees each write. A
+    stamp removed (or replaced) since it was opened has no links left: it is opened again
+    by its path, and recreated if it is missing.
+    """
 
     def __init__(self, path: str):
         self.path = path
         self.seen: tuple[int, int, int] | None = None
+        self.fd: int | None = None
 
     def changed(self) -> bool | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            touch(self.path)  # first run, or removed: create it so that notices can start
-            try:
-                st = os.stat(self.path)
-            except OSError:
-                return None
-        except OSError:
+        st = self._stat()
+        if st is None:
             return None
         mark = (st.st_mtime_ns, st.st_size, st.st_ino)
         if mark == self.seen:
             return False
         self.seen = mark
         return True
+
+    def _stat(self) -> os.stat_result | None:
+        if self.fd is not None:
+            try:
+                st = os.fstat(self.fd)
+            except OSError:
+                st = None
+            if st is not None and st.st_nlink:
+                return st
+            self.close()
+        try:
+            self.fd = self._open()
+            return os.fstat(self.fd)
+        except OSError:
+            self.close()
+            return None
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            touch(self.path)  # first run, or removed: create it so that notices can start
+            return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
 
 
 class Listener:

@@ -7,11 +7,12 @@ module only caches; `twiml` stays pure and does the rendering.
 
 from collections.abc import Callable, Hashable
 from functools import cache
+from typing import NamedTuple
 
 from twilio.twiml import TwiML
 
 from . import flowcache, twiml
-from .selectors import LoadedFlow
+from .selectors import LoadedFlow, cached_flow_for_number
 
 
 def rendered(key: Hashable, render: Callable[[], TwiML | str]) -> str:
@@ -36,3 +37,30 @@ def flow_twiml(loaded: LoadedFlow) -> str:
 def goodbye_twiml(message: str) -> str:
     """`twiml.goodbye(message)` as XML; the messages are constants, so never invalidated."""
     return twiml.goodbye(message).to_xml()
+
+
+class VoiceAnswer(NamedTuple):
+    """How the voice webhook answers a call to a number, and the flow the call log names."""
+
+    xml: str
+    flow_id: int | None = None
+    flow_slug: str = ""
+
+
+def voice_answer(number: str | None) -> VoiceAnswer:
+    """The answer to a call to `number` (E.164; None when `To` was no phone number).
+
+    One cache entry per number, holding the flow's XML itself: a call is the webhook's
+    most frequent request, and one lookup costs half of two (number -> flow -> XML)."""
+    if number is None:
+        return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
+    return flowcache.memo(("voice", number), lambda: _voice_answer(number))
+
+
+def _voice_answer(number: str) -> VoiceAnswer:
+    phone, loaded = cached_flow_for_number(number)
+    if phone is None:
+        return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
+    if loaded is None:
+        return VoiceAnswer(goodbye_twiml(twiml.UNAVAILABLE))
+    return VoiceAnswer(flow_twiml(loaded), loaded.flow.pk, loaded.slug)

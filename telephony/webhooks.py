@@ -23,7 +23,7 @@ from . import calllog, documents, formdata, inbound, routing, services, twiml
 from .exceptions import TelephonyError
 from .formdata import field
 from .models import CallLog, Direction, MessageLog
-from .selectors import LoadedFlow, cached_flow, cached_flow_for_number
+from .selectors import LoadedFlow, cached_flow
 from .signatures import has_valid_signature, is_simulation
 
 logger = logging.getLogger(__name__)
@@ -94,18 +94,11 @@ class VoiceWebhook(TwilioWebhookView):
     """A call came in: the `To` number picks the flow that answers."""
 
     def handle(self, request):
-        number = _e164(field(request.POST, "To"))
-        if number is None:
-            log_inbound_call(request, None)
-            return twiml.goodbye(twiml.NOT_IN_SERVICE)
-        phone, loaded = cached_flow_for_number(number)
-        log_inbound_call(request, loaded)  # queued: written in batches (calllog.py)
-        if phone is None:
-            return twiml.goodbye(twiml.NOT_IN_SERVICE)
-        if loaded is None:
-            return twiml.goodbye(twiml.UNAVAILABLE)
-        request.telephony_flow = loaded.slug  # for the webhook log line
-        return documents.flow_twiml(loaded)
+        answer = documents.voice_answer(_e164(field(request.POST, "To")))
+        log_inbound_call(request, answer.flow_id)  # queued: written in batches (calllog.py)
+        if answer.flow_slug:
+            request.telephony_flow = answer.flow_slug  # for the webhook log line
+        return answer.xml
 
 
 class FlowWebhook(TwilioWebhookView):
@@ -225,7 +218,7 @@ class FallbackWebhook(TwilioWebhookView):
 # --- calls and messages logs, inbound SMS, status callbacks, Sms steps ---------------------
 
 
-def log_inbound_call(request, loaded: LoadedFlow | None) -> None:
+def log_inbound_call(request, flow_id: int | None) -> None:
     post = request.POST
     if is_simulation(request):  # a simulated call is not a call
         return
@@ -235,7 +228,7 @@ def log_inbound_call(request, loaded: LoadedFlow | None) -> None:
             from_=field(post, "From"),
             to=field(post, "To"),
             status=field(post, "CallStatus"),
-            flow_id=loaded.flow.pk if loaded is not None else None,
+            flow_id=flow_id,
         )
     except Exception:  # a log row is never worth a caller's call: answer anyway
         logger.exception("Could not log inbound call %s", field(post, "CallSid") or "?")

@@ -167,6 +167,26 @@ def test_a_removed_stamp_is_recreated_and_the_token_read(twilio, django_assert_n
 
 @sqlite_only
 @pytest.mark.django_db
+def test_a_stamp_replaced_by_another_file_is_followed(twilio, django_assert_num_queries, stamp):
+    flow = old_flow()
+    call(twilio)
+    with django_assert_num_queries(CALL_LOG):  # the open stamp has not moved
+        call(twilio)
+    Step.objects.filter(flow=flow).update(text="New.")
+    set_token()
+    replacement = stamp.with_name("replacement")
+    replacement.write_text("another file")  # e.g. restored from a backup, or an editor's save
+    replacement.replace(stamp)
+    with django_assert_num_queries(CALL_LOG + TOKEN_READ + 3):
+        assert call(twilio) == ["New."]
+    cachenotices.touch(str(stamp))  # and the new file is the one watched from now on
+    set_token("again")
+    Step.objects.filter(flow=flow).update(text="Newer.")
+    assert call(twilio) == ["Newer."]
+
+
+@sqlite_only
+@pytest.mark.django_db
 def test_an_unusable_stamp_means_reading_the_token_every_time(
     twilio, django_assert_num_queries, settings, tmp_path
 ):

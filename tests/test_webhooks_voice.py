@@ -223,7 +223,7 @@ def test_unexpected_error_answers_safe_twiml(demo, twilio, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("telephony.webhooks.cached_flow_for_number", explode)
+    monkeypatch.setattr("telephony.documents.cached_flow_for_number", explode)
     root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO}))
     assert said(root) == [twiml.TECHNICAL_PROBLEM]
 
