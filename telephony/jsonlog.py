@@ -9,11 +9,14 @@ import json
 import logging
 from datetime import UTC, datetime
 
+import orjson
+
 # What every LogRecord carries; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
-# One encoder for every line: json.dumps(default=...) would build a new one each time.
+# orjson writes a webhook's line in a tenth of the time json does (a line per webhook).
+# json stays for what orjson refuses (integers beyond 64 bits): a line is never lost.
 _ENCODER = json.JSONEncoder(default=str)
 
 
@@ -28,7 +31,10 @@ class JsonFormatter(logging.Formatter):
         data.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
-        return _ENCODER.encode(data)
+        try:
+            return orjson.dumps(data, default=str).decode()
+        except TypeError:  # orjson.JSONEncodeError is one
+            return _ENCODER.encode(data)
 
 
 _second: tuple[int, str] = (-1, "")
