@@ -29,20 +29,15 @@ def parse_form(body: bytes, encoding: str) -> QueryDict:
         raise TooManyFieldsSent(
             "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."
         )
+    if "+" in text:  # a space, in names and values alike (never "&" or "=")
+        text = text.replace("+", " ")
     lists: dict[str, list[str]] = {}
     for field in text.split("&"):
-        if not field:
-            continue
-        name, _, value = field.partition("=")  # no "=": a blank value, as parse_qsl keeps it
-        if "+" in field:
-            name, value = name.replace("+", " "), value.replace("+", " ")
-        if "%" in field:  # most of Twilio's fields need no unquoting at all
-            name, value = _unquote(name, encoding), _unquote(value, encoding)
-        values = lists.get(name)
-        if values is None:
-            lists[name] = [value]
-        else:
-            values.append(value)
+        if field:
+            name, _, value = field.partition("=")  # no "=": a blank value, as parse_qsl keeps
+            if "%" in field:  # most of Twilio's fields need no unquoting at all
+                name, value = _unquote(name, encoding), _unquote(value, encoding)
+            lists.setdefault(name, []).append(value)
     query = QueryDict(mutable=True, encoding=encoding)
     dict.update(query, lists)  # a MultiValueDict is a dict of lists: what appendlist builds
     query._mutable = False
