@@ -44,7 +44,7 @@ WORK = Path(os.environ.get("BENCH_WORKDIR", "/tmp/switchboard-bench"))
 LUA = ROOT / "bench" / "pool.lua"
 AUTH_TOKEN = "bench-auth-token"
 ACCOUNT_SID = "AC" + "b" * 32
-CALLER = "+14155550123"
+CALLER = "+1415{:07d}"  # each call from its own caller, derived from its CallSid
 TARGETS = {"webhook p99 ms": 50.0, "webhook/baseline": 0.8}
 
 sys.path.insert(0, str(ROOT))
@@ -210,15 +210,16 @@ def signed_line(base: str, path: str, params: dict) -> str:
 
 
 def voice_params(sid: str, number: str) -> dict:
+    caller = CALLER.format(int(sid[-7:], 16) % 10**7)
     return {
         "AccountSid": ACCOUNT_SID,
         "ApiVersion": "2010-04-01",
         "CallSid": sid,
         "CallStatus": "ringing",
         "Called": number,
-        "Caller": CALLER,
+        "Caller": caller,
         "Direction": "inbound",
-        "From": CALLER,
+        "From": caller,
         "FromCity": "SAN FRANCISCO",
         "FromCountry": "US",
         "FromState": "CA",
