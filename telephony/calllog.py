@@ -81,19 +81,24 @@ def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
     else:
         existing = flows
     connection = connections[router.db_for_write(CallLog)]
-    count = 0 if connection.vendor == "postgresql" else len(unique)  # PG: one for any count
-    sql, shared = _statement(connection.alias, connection.vendor, count)
+    arrays = connection.vendor == "postgresql"
+    # One statement for any count on PostgreSQL; one per row count on SQLite.
+    sql, shared = _statement(connection.alias, connection.vendor, 0 if arrays else len(unique))
     now = timezone.now()
     shared_values = [
         field.get_db_prep_save(_shared_value(field, now), connection) for field in shared
     ]
     rows = [
-        (call.sid, call.from_number, call.to_number, call.status, call.flow_id)
-        if call.flow_id in existing or call.flow_id is None
-        else (call.sid, call.from_number, call.to_number, call.status, None)
+        (
+            call.sid,
+            call.from_number,
+            call.to_number,
+            call.status,
+            call.flow_id if call.flow_id in existing else None,
+        )
         for call in unique
     ]
-    if connection.vendor == "postgresql":
+    if arrays:
         params = shared_values + [list(column) for column in zip(*rows, strict=True)]
     else:
         params = []
