@@ -7,12 +7,17 @@ webhook's own lookup of its flow. So `application()` puts two handlers behind on
 callable: paths under TELEPHONY_WEBHOOK_PREFIX go to a handler built with
 TELEPHONY_WEBHOOK_MIDDLEWARE (the webhook log line and SecurityMiddleware by default),
 everything else to the usual one. Both share the settings, URLconf, views, signals and
-database connections; only the middleware differs.
+database connections; only the middleware differs, and the webhook handler remembers
+where each of its few paths resolves to.
 """
+
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import setting_changed
 from django.core.wsgi import get_wsgi_application
+from django.urls import ResolverMatch, get_resolver
 
 
 class WebhookHandler(WSGIHandler):
@@ -27,6 +32,32 @@ class WebhookHandler(WSGIHandler):
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = everything
+
+    def resolve_request(self, request):
+        # Resolving a path walks the URLconf's patterns and builds a ResolverMatch: as much
+        # work as a Gather's whole answer. Webhooks come to a handful of paths (one per
+        # flow step at most), the same ones all day, so each is resolved once per process.
+        if hasattr(request, "urlconf"):  # a middleware chose another URLconf: as Django does
+            return super().resolve_request(request)
+        match = resolve_path(settings.ROOT_URLCONF, request.path_info)
+        request.resolver_match = match
+        return match
+
+
+@lru_cache(maxsize=1024)
+def resolve_path(urlconf: str, path: str) -> ResolverMatch:
+    """`resolve(path)` for this URLconf, kept per path. Paths that resolve to nothing raise
+    Resolver404 each time, uncached: any number of junk paths cannot fill the cache. A
+    ResolverMatch is only read once made (views get copies of its kwargs)."""
+    return get_resolver(urlconf).resolve(path)
+
+
+def _urlconf_changed(*, setting, **kwargs):
+    if setting == "ROOT_URLCONF":  # tests that swap URLconfs; Django clears its own too
+        resolve_path.cache_clear()
+
+
+setting_changed.connect(_urlconf_changed)
 
 
 class WebhookDispatcher:
