@@ -126,7 +126,9 @@ def test_webhook_paths_are_resolved_once_per_process(app, demo, monkeypatch):
     resolve_path.cache_clear()
     walks = []
     real = URLResolver.resolve
-    monkeypatch.setattr(URLResolver, "resolve", lambda self, path: walks.append(path) or real(self, path))
+    monkeypatch.setattr(
+        URLResolver, "resolve", lambda self, path: walks.append(path) or real(self, path)
+    )
     for sid in ("CA1", "CA2", "CA3"):
         body, headers = signed("/twilio/voice/", {"To": DEMO, "CallSid": sid})
         answer = call_wsgi(app, "POST", "/twilio/voice/", body, headers)
