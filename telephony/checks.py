@@ -43,7 +43,18 @@ def check_webhook_security(app_configs, **kwargs):
 
 @register(Tags.security, deploy=True)
 def check_public_url(app_configs, **kwargs):
-    if settings.TELEPHONY_PUBLIC_URL:
+    public_url = settings.TELEPHONY_PUBLIC_URL
+    if public_url.startswith("http://"):
+        return [
+            Warning(
+                f"TELEPHONY_PUBLIC_URL {public_url!r} is plain http: Twilio's webhooks, and "
+                "what callers typed into them, cross the internet unencrypted.",
+                hint="Serve Switchboard over https and give Twilio that URL. (Webhooks are "
+                "then held to https by their signature: one sent over http is refused.)",
+                id="telephony.W006",
+            )
+        ]
+    if public_url:
         return []
     return [
         Warning(

@@ -5,7 +5,7 @@ CSRF tokens (they are signed instead), static files or frames. With a single Dja
 handler every webhook still runs the admin's middleware, which costs more than the
 webhook's own lookup of its flow. So `application()` puts two handlers behind one WSGI
 callable: paths under TELEPHONY_WEBHOOK_PREFIX go to a handler built with
-TELEPHONY_WEBHOOK_MIDDLEWARE (the webhook log line and SecurityMiddleware by default),
+TELEPHONY_WEBHOOK_MIDDLEWARE (by default only the webhook log line: see settings.base),
 everything else to the usual one. Both share the settings, URLconf, views, signals and
 database connections; only the middleware differs, and the webhook handler remembers
 where each of its few paths resolves to.

@@ -107,6 +107,14 @@ def test_public_url_is_what_is_validated(demo, twilio):
     assert twilio.post("/twilio/voice/", DEMO).status_code == 403  # signed for the internal URL
 
 
+@override_settings(TELEPHONY_PUBLIC_URL=PUBLIC)
+def test_a_webhook_sent_over_plain_http_is_refused(demo, twilio):
+    # Twilio signs the URL it requested: pointed at http://, its signature cannot match the
+    # https public URL, so the webhook is refused rather than answered in plain text.
+    plain = twilio.post("/twilio/voice/", DEMO, url="http://switchboard.example.com/twilio/voice/")
+    assert plain.status_code == 403
+
+
 @override_settings(TELEPHONY_PUBLIC_URL=f"{PUBLIC}/")
 def test_public_url_trailing_slash_and_port_variants(demo, twilio):
     assert twilio.post("/twilio/voice/", DEMO, url=f"{PUBLIC}/twilio/voice/").status_code == 200
@@ -180,3 +188,14 @@ def test_check_command_reports_validation_off(settings, capsys):
     settings.TELEPHONY_VALIDATE_SIGNATURES = False
     call_command("check")
     assert "telephony.W001" in capsys.readouterr().err
+
+
+def test_deploy_check_warns_about_a_plain_http_public_url(settings):
+    from telephony.checks import check_public_url
+
+    settings.TELEPHONY_PUBLIC_URL = "http://switchboard.example.com"
+    assert [m.id for m in check_public_url(None)] == ["telephony.W006"]
+    settings.TELEPHONY_PUBLIC_URL = PUBLIC
+    assert check_public_url(None) == []
+    settings.TELEPHONY_PUBLIC_URL = ""
+    assert [m.id for m in check_public_url(None)] == ["telephony.W003"]

@@ -46,12 +46,12 @@ MIDDLEWARE = [
 ]
 
 # Twilio's webhooks (paths under this prefix, see config/urls.py) run through only these
-# middleware: they carry no cookies, sessions or CSRF tokens (telephony/wsgi.py).
+# middleware: they carry no cookies, sessions or CSRF tokens (telephony/wsgi.py). Nor
+# SecurityMiddleware: its headers (HSTS, nosniff, Referrer-Policy, COOP) instruct browsers,
+# and Twilio is none; its redirect to https is done better by the signature, which covers
+# TELEPHONY_PUBLIC_URL's https scheme: a webhook Twilio sent over plain http is refused.
 TELEPHONY_WEBHOOK_PREFIX = "/twilio/"
-TELEPHONY_WEBHOOK_MIDDLEWARE = [
-    "telephony.middleware.WebhookLogMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-]
+TELEPHONY_WEBHOOK_MIDDLEWARE = ["telephony.middleware.WebhookLogMiddleware"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
