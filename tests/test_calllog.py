@@ -22,6 +22,7 @@ from tests.factories import make_flow, make_number
 
 CALLER = "+14155551234"
 DEMO = "+15005550006"
+REAL_BATCH_FORM = calllog._batch_form
 
 
 def call(i: int, flow_id=None, status="ringing") -> InboundCall:
@@ -38,6 +39,36 @@ def wait_for(condition, seconds=10.0):
 
 
 # --- the batch INSERT ----------------------------------------------------------------------
+
+
+@pytest.fixture(params=["arrays", "json", "values"], autouse=True)
+def batch_form(request, monkeypatch):
+    """Every test of this module, with each form of batch INSERT this database takes."""
+    from django.db import connection
+
+    if request.param == "arrays" and connection.vendor != "postgresql":
+        pytest.skip("arrays of columns are PostgreSQL's")
+    if request.param == "json" and (
+        connection.vendor != "sqlite" or not connection.features.supports_json_field
+    ):
+        pytest.skip("a JSON array of rows is for SQLite with its JSON functions")
+    monkeypatch.setattr(calllog, "_batch_form", lambda connection: request.param)
+    return request.param
+
+
+def test_each_database_gets_its_own_batch_form(batch_form):
+    from django.db import connection
+
+    expected = {"postgresql": "arrays", "sqlite": "json"}[connection.vendor]
+    assert REAL_BATCH_FORM(connection) == expected
+
+
+@pytest.mark.django_db
+def test_text_that_json_must_escape_arrives_as_sent():
+    odd = 'client:Zoë "the \\boss"'
+    calllog.write([InboundCall.of(sid="CA1", from_=odd, to="12345", status="", flow_id=None)])
+    row = CallLog.objects.get()
+    assert (row.from_number, row.to_number) == (odd, "12345")
 
 
 @pytest.mark.django_db
