@@ -565,13 +565,16 @@ class LogEntry(models.Model):
     """What call and message logs share. `sid` is null until Twilio has given one, so an
     attempt is recorded before the API is called and is never lost."""
 
-    sid = models.CharField("Twilio SID", max_length=34, unique=True, null=True, blank=True)
+    # Unique and indexed through Meta, not unique=/db_index=: on PostgreSQL those add a
+    # second, varchar_pattern_ops index to each column for LIKE 'prefix%' queries, which
+    # nothing here runs, and which every inserted row (one per call) had to maintain.
+    sid = models.CharField("Twilio SID", max_length=34, null=True, blank=True)  # noqa: DJ001
     direction = models.CharField(max_length=8, choices=Direction.choices)
     # Not PhoneNumberFields: Twilio also sends client:alice, sip:..., whatsapp:+1..., anonymous.
     from_number = models.CharField("from", max_length=128, blank=True)
     to_number = models.CharField("to", max_length=128, blank=True)
     # Twilio's status words; statuses.py says which may replace which.
-    status = models.CharField(max_length=20, blank=True, db_index=True)
+    status = models.CharField(max_length=20, blank=True)
     error_code = models.PositiveIntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -580,6 +583,10 @@ class LogEntry(models.Model):
     class Meta:
         abstract = True
         ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["sid"], name="%(app_label)s_%(class)s_sid_unique")
+        ]
+        indexes = [models.Index(fields=["status"], name="%(app_label)s_%(class)s_status")]
 
     def __str__(self):
         return f"{self.sid or 'no SID yet'} {self.from_number} -> {self.to_number}"
@@ -615,11 +622,12 @@ class MessageLog(LogEntry):
     class Meta(LogEntry.Meta):
         verbose_name = "message log"
         constraints = [
+            *LogEntry.Meta.constraints,
             models.UniqueConstraint(
                 fields=["call_sid", "step"],
                 condition=~models.Q(call_sid="") & models.Q(step__isnull=False),
                 name="unique_sms_step_per_call",
-            )
+            ),
         ]
 
     def clean(self):

@@ -2,10 +2,13 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
 
 from telephony.models import (
     CallFlow,
+    CallLog,
     MenuOption,
+    MessageLog,
     PhoneNumber,
     Step,
     VerifiedCallerId,
@@ -144,3 +147,27 @@ def test_natural_keys():
 def test_enqueue_queue_name_at_most_64_characters():
     assert "64" in errors_of(step(verb="enqueue", dial_target="q" * 65))["dial_target"][0]
     step(verb="enqueue", dial_target="q" * 64).full_clean()
+
+
+@pytest.mark.parametrize("model", [CallLog, MessageLog])
+def test_log_sids_are_unique_but_many_rows_may_have_none(model):
+    model.objects.create(sid="SM1", direction="inbound")
+    model.objects.create(sid=None, direction="outbound")
+    model.objects.create(sid=None, direction="outbound")  # attempts not yet sent
+    with pytest.raises(IntegrityError), transaction.atomic():
+        model.objects.create(sid="SM1", direction="inbound")
+
+
+@pytest.mark.parametrize("model", [CallLog, MessageLog])
+def test_log_tables_carry_no_pattern_ops_indexes(model):
+    # Each call or message inserts a row: every index is paid for on every webhook.
+    if connection.vendor != "postgresql":
+        pytest.skip("varchar_pattern_ops indexes are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s", [model._meta.db_table]
+        )
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert not [d for d in definitions if "pattern_ops" in d]
+    assert any("UNIQUE" in d and "(sid)" in d for d in definitions)
+    assert any("(status)" in d for d in definitions)
