@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.encoding import escape_uri_path
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -41,10 +42,18 @@ def auth_tokens() -> list[str]:
 
 def requested_url(request: HttpRequest) -> str:
     """The URL Twilio signed: the public base URL + this request's path and query."""
-    base = settings.TELEPHONY_PUBLIC_URL.rstrip("/")
-    if base:
-        return base + request.get_full_path()
-    return request.build_absolute_uri()
+    base = settings.TELEPHONY_PUBLIC_URL
+    if not base:
+        return request.build_absolute_uri()
+    if request.META.get("QUERY_STRING"):
+        return base.rstrip("/") + request.get_full_path()
+    return _public_url(base, request.path)
+
+
+@lru_cache(maxsize=1024)  # webhooks come to a handful of paths, all day long
+def _public_url(base: str, path: str) -> str:
+    """`base` + what `request.get_full_path()` gives for `path` without a query string."""
+    return base.rstrip("/") + escape_uri_path(path)
 
 
 def has_valid_signature(request: HttpRequest) -> bool:

@@ -68,3 +68,18 @@ def test_wrong_token_refused_previous_token_accepted(client, settings):
     assert post(client, signature).status_code == 403
     settings.TWILIO_PREVIOUS_AUTH_TOKENS = ["old-token"]
     assert post(client, signature).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/twilio/voice/", "/twilio/voice/flows/caf%C3%A9/", "/twilio/a b/", "/twilio/x/?q=1&r=%20"],
+)
+@pytest.mark.parametrize("base", [PUBLIC, PUBLIC + "/"])
+def test_the_requested_url_is_the_public_base_and_the_full_path(settings, rf, base, path):
+    from telephony.signatures import requested_url
+
+    settings.TELEPHONY_PUBLIC_URL = base
+    request = rf.post(path)
+    expected = PUBLIC + request.get_full_path()
+    assert requested_url(request) == expected
+    assert requested_url(rf.post(path)) == expected  # remembered per path: the same again
