@@ -39,7 +39,7 @@ from .models import CallFlow, CallLog, Direction
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: that makes each of its five fields cost a call, per call
 class InboundCall:
     """What the voice webhook knows of a call, already cut to the columns' sizes."""
 
