@@ -52,13 +52,15 @@ class WebhookLogMiddleware:
             f"{webhook} {status} {sid} to={number} flow={flow} {duration_ms}ms",
             None,
             None,
-            extra={
-                "webhook": webhook,
-                "sid": sid,
-                "number": number,
-                "flow": flow,
-                "status": status,
-                "duration_ms": duration_ms,
-            },
+        )
+        # What extra= would add, without its check of each key against the record's own
+        # attributes: these names are fixed, and none of them is one.
+        record.__dict__.update(
+            webhook=webhook,
+            sid=sid,
+            number=number,
+            flow=flow,
+            status=status,
+            duration_ms=duration_ms,
         )
         logger.handle(record)
