@@ -47,8 +47,9 @@ class WebhookHandler(WSGIHandler):
 @lru_cache(maxsize=1024)
 def resolve_path(urlconf: str, path: str) -> ResolverMatch:
     """`resolve(path)` for this URLconf, kept per path. Paths that resolve to nothing raise
-    Resolver404 each time, uncached: any number of junk paths cannot fill the cache. A
-    ResolverMatch is only read once made (views get copies of its kwargs)."""
+    Resolver404 each time, uncached; paths that do (any slug matches a flow's pattern)
+    are kept up to maxsize, the least recently used leaving first. A ResolverMatch is only
+    read once made (views get copies of its kwargs)."""
     return get_resolver(urlconf).resolve(path)
 
 
