@@ -146,10 +146,10 @@ def _statement(alias: str, form: str, count: int) -> tuple[str, list]:
         values = ", ".join(f"%s::{field.db_type(connection)}" for field in shared)
         return insert + f"SELECT *, {values} FROM unnest({arrays})" + upsert, shared
     if form == "json":
-        columns = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(per_call)))
+        picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(per_call)))
         values = ", ".join(["%s"] * len(shared))
         # WHERE true: without it SQLite would read ON CONFLICT as the SELECT's join clause.
-        return insert + f"SELECT {columns}, {values} FROM json_each(%s) WHERE true" + upsert, shared
+        return insert + f"SELECT {picks}, {values} FROM json_each(%s) WHERE true" + upsert, shared
     row = "(" + ", ".join(["%s"] * (len(per_call) + len(shared))) + ")"
     return insert + f"VALUES {', '.join([row] * count)}" + upsert, shared
 
