@@ -106,6 +106,9 @@ def record_status(
     `changes` (error code, duration...) are written only together with a status that
     moves forward, so a late or duplicate callback changes nothing. An unknown SID
     (a message sent from the Twilio console, a TwiML reply) gets a new row.
+
+    Queries: one UPDATE when the status moves forward; UPDATE then SELECT for a
+    duplicate or late one; UPDATE, SELECT, INSERT for an unknown SID.
     """
     ranks = statuses.CALL_RANKS if model is CallLog else statuses.MESSAGE_RANKS
     blocking = [*statuses.statuses_that_block(ranks, status), status]
@@ -116,6 +119,15 @@ def record_status(
         return model.objects.filter(Q(sid=sid) & ~Q(status__in=blocking)).update(**update)
 
     if advance():
+        return
+    current = model.objects.filter(sid=sid).values_list("status", flat=True).first()
+    if current in blocking:
+        # A duplicate or late callback (Twilio retries, and callbacks overtake each other):
+        # the row is at or past this status, and statuses only move forward. The common
+        # case after the first try: no exception, no savepoint.
+        return
+    if current is not None:
+        advance()  # the row appeared between the two statements, at an earlier status
         return
     row = model(sid=sid, status=status, **defaults, **changes)
     row.full_clean(exclude=["flow", "step"], validate_unique=False, validate_constraints=False)

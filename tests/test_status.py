@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from telephony import services, statuses
+from telephony import inbound, services, statuses
 from telephony.models import CallLog, MessageLog, PhoneNumber
 from tests.conftest import parse_twiml, verbs
 
@@ -133,6 +133,57 @@ def test_callbacks_without_a_sid_or_status_change_nothing(db, twilio):
 def test_status_callbacks_must_be_signed(db, client):
     response = client.post("/twilio/status/", {"CallSid": "CA1", "CallStatus": "completed"})
     assert response.status_code == 403 and not CallLog.objects.exists()
+
+
+# --- what a callback costs, and the races between its statements ------------------------------
+
+
+def record_message_status(sid, status):
+    inbound.record_status(
+        MessageLog,
+        sid=sid,
+        status=status,
+        defaults={"from_number": OURS, "to_number": CALLER, "direction": "outbound"},
+        changes={},
+    )
+
+
+def test_a_duplicate_or_late_callback_costs_two_queries(sent, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        record_message_status(sent.sid, "delivered")
+    with django_assert_num_queries(2):  # the UPDATE finds nothing to move; one SELECT says why
+        record_message_status(sent.sid, "delivered")
+    with django_assert_num_queries(2):
+        record_message_status(sent.sid, "sent")
+    assert MessageLog.objects.get(sid=sent.sid).status == "delivered"
+
+
+def create_row_after(statement_start):
+    """While active, the first statement starting with `statement_start` is followed at once
+    by another request's work: the row is created, at "sent"."""
+    done = []
+
+    def wrapper(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not done and sql.lstrip().upper().startswith(statement_start):
+            done.append(sql)
+            MessageLog.objects.create(
+                sid="SM" + "2" * 32, status="sent", direction="outbound", to_number=CALLER
+            )
+        return result
+
+    return connection.execute_wrapper(wrapper), done
+
+
+@pytest.mark.parametrize("between", ["UPDATE", "SELECT"])
+def test_a_row_created_by_a_concurrent_callback_is_still_advanced(db, between):
+    # "between": the row appears after the first UPDATE (the SELECT finds it, at an earlier
+    # status) or after the SELECT (the INSERT meets the unique SID).
+    wrapper, done = create_row_after(between)
+    with wrapper:
+        record_message_status("SM" + "2" * 32, "delivered")
+    assert done
+    assert list(MessageLog.objects.values_list("status", flat=True)) == ["delivered"]
 
 
 # --- the order itself -------------------------------------------------------------------------------
