@@ -46,6 +46,7 @@ AUTH_TOKEN = "bench-auth-token"
 ACCOUNT_SID = "AC" + "b" * 32
 CALLER = "+1415{:07d}"  # each call from its own caller, derived from its CallSid
 TARGETS = {"webhook p99 ms": 50.0, "webhook/baseline": 0.8}
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sb_bench")
 
 sys.path.insert(0, str(ROOT))
 from twilio.request_validator import RequestValidator  # noqa: E402
@@ -548,6 +549,11 @@ def soak(db: str, database_url: str, args) -> dict:
     }
 
 
+def sample_from(samples: list[tuple[float, dict]], seconds: float, otherwise: int):
+    """The first RSS sample taken at or after `seconds`; samples[otherwise] if none was."""
+    return next(((t, rss) for t, rss in samples if t >= seconds), samples[otherwise])
+
+
 def print_soak(report: dict, args) -> bool:
     ok = True
     print(
@@ -589,7 +595,7 @@ def print_soak(report: dict, args) -> bool:
         )
         # Growth is counted from the first sample after 10 s: imports, caches and database
         # connections are in place by then; what grows after that is what would leak.
-        since, first = next(((t, rss) for t, rss in samples if t >= 10), samples[0])
+        since, first = sample_from(samples, 10, otherwise=0)
         last = samples[-1][1]
         print(f"RSS growth per worker from {since:.0f} s to the end:")
         for pid in first:
@@ -600,8 +606,7 @@ def print_soak(report: dict, args) -> bool:
                 )
         # The second half alone: a one-time step (a code path's first use) shows above, a
         # leak shows in both.
-        half = samples[-1][0] / 2
-        middle_at, middle = next(((t, rss) for t, rss in samples if t >= half), samples[-1])
+        middle_at, middle = sample_from(samples, samples[-1][0] / 2, otherwise=-1)
         print(
             f"RSS growth per worker from {middle_at:.0f} s to the end: "
             + ", ".join(
@@ -627,7 +632,7 @@ def main() -> int:
     parser.add_argument("--db", default="sqlite,postgres", help="sqlite,postgres (default both)")
     parser.add_argument(
         "--pg-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sb_bench"),
+        default=PG_URL,
         help="PostgreSQL database to recreate (its name must start with sb_)",
     )
     parser.add_argument("--port", type=int, default=8765)

@@ -16,21 +16,19 @@ the rounds, so a burst of other work on the machine skews a round, not the resul
 """
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import time
 import types
 
-from run import ROOT, WORK, prepare_database, server_env
+from run import PG_URL, ROOT, WORK, prepare_database, server_env
 
 
 def worker(args) -> None:
     import django
 
-    sys.path.insert(0, str(ROOT))
-    django.setup()
+    django.setup()  # importing run put the checkout on sys.path
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -90,10 +88,7 @@ def main() -> int:
     parser.add_argument("--against", help="a git revision to compare with, side by side")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sb_bench"),
-    )
+    parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
