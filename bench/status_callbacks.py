@@ -82,18 +82,33 @@ def worker(args) -> None:
         print(f"{case:<10} a callback: {line}")
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--against", help="a git revision to compare with, side by side")
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--calls", type=positive, default=2000)
+    parser.add_argument("--rounds", type=positive, default=6)
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return 0
+    if args.against:
+        found = subprocess.run(
+            ["git", "cat-file", "-e", f"{args.against}:telephony/inbound.py"],
+            cwd=ROOT,
+            capture_output=True,
+        )
+        if found.returncode:
+            parser.error(f"--against {args.against}: no telephony/inbound.py at that revision")
     WORK.mkdir(parents=True, exist_ok=True)
     for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         database_url = prepare_database(db, args.pg_url)
