@@ -25,7 +25,7 @@ django.setup()
 
 from django.db import transaction  # noqa: E402
 
-from telephony import flowcache  # noqa: E402
+from telephony.flows import cache as flowcache  # noqa: E402
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Step  # noqa: E402
 
 BENCH_NUMBER = "+15005550100"

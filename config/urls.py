@@ -8,7 +8,7 @@ from .views import healthz
 
 urlpatterns = [
     # First: Django tries patterns in order, and Twilio's webhooks are most of the traffic.
-    path("twilio/", include("telephony.urls")),
+    path("twilio/", include("telephony.webhooks.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -7,6 +7,6 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
-from telephony.wsgi import build_application  # noqa: E402
+from telephony.webhooks.handler import build_application  # noqa: E402
 
 application = build_application()

@@ -10,7 +10,8 @@ class TelephonyConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from . import checks, signals  # noqa: F401  (importing checks registers them)
+        from telephony import signals
+        from telephony import system_checks as checks  # noqa: F401  (importing checks registers them)
 
         signals.connect()
         post_migrate.connect(signals.create_cache_table, sender=self)

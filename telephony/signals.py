@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db.models.signals import post_delete, post_save
 
-from . import flowcache
-from .models import CallFlow, MenuOption, PhoneNumber, Step, VerifiedCallerId
+from telephony.flows import cache as flowcache
+from telephony.models import CallFlow, MenuOption, PhoneNumber, Step, VerifiedCallerId
 
 RENDERED_MODELS = (CallFlow, Step, MenuOption, PhoneNumber, VerifiedCallerId)
 
@@ -25,8 +25,8 @@ def create_cache_table(sender, using, **kwargs):
 
 
 def connect():
-    request_started.connect(flowcache.request_started, dispatch_uid="telephony.flowcache.start")
-    request_finished.connect(flowcache.request_finished, dispatch_uid="telephony.flowcache.end")
+    request_started.connect(flowcache.request_started, dispatch_uid="telephony.flows.cache.start")
+    request_finished.connect(flowcache.request_finished, dispatch_uid="telephony.flows.cache.end")
     for model in RENDERED_MODELS:
         uid = f"telephony.flowcache.{model.__name__}"
         post_save.connect(invalidate_flow_cache, sender=model, dispatch_uid=uid + ".save")

@@ -44,7 +44,7 @@ class SignedClient:
 def close_listen_connections(django_db_setup):
     """The PostgreSQL test database cannot be dropped while this process still listens on
     it for flow changes (telephony/cachenotices.py)."""
-    from telephony import cachenotices
+    from telephony.flows import cachenotices
 
     yield
     cachenotices.close()
@@ -63,7 +63,7 @@ def demo(db):
 @pytest.fixture(autouse=True)
 def outbox():
     """What the locmem sending backend (the test default) sent; emptied for every test."""
-    from telephony.backends import locmem
+    from telephony.sending.backends import locmem
 
     locmem.reset()
     yield locmem.outbox

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from telephony import diagram
 from telephony.models import CallFlow, PhoneNumber
+from telephony.tools import diagram
 from tests.factories import make_flow, make_number
 from tests.test_admin import flow_form
 

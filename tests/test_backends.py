@@ -8,9 +8,9 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from telephony import exceptions
-from telephony.backends import console, get_backend, locmem
-from telephony.backends import twilio as twilio_backend
-from telephony.backends.base import NumberWebhooks, OutboundCall, OutboundSms
+from telephony.sending.backends import console, get_backend, locmem
+from telephony.sending.backends import twilio as twilio_backend
+from telephony.sending.backends.base import NumberWebhooks, OutboundCall, OutboundSms
 from tests.fake_twilio import ACCOUNT_SID, API, AUTH_TOKEN
 
 SMS = OutboundSms(
@@ -37,7 +37,7 @@ CALL = OutboundCall(
 def test_short_names_and_dotted_paths_pick_the_same_class(settings, name, module):
     settings.TELEPHONY_BACKEND = name
     assert type(get_backend()) is module.TelephonyBackend
-    settings.TELEPHONY_BACKEND = f"telephony.backends.{name}.TelephonyBackend"
+    settings.TELEPHONY_BACKEND = f"telephony.sending.backends.{name}.TelephonyBackend"
     assert type(get_backend()) is module.TelephonyBackend
 
 
@@ -51,7 +51,7 @@ def test_default_is_twilio_with_credentials_and_console_without(settings):
 
 
 def test_a_wrong_backend_path_is_a_configuration_error(settings):
-    settings.TELEPHONY_BACKEND = "telephony.backends.nope.TelephonyBackend"
+    settings.TELEPHONY_BACKEND = "telephony.sending.backends.nope.TelephonyBackend"
     with pytest.raises(exceptions.TelephonyConfigurationError, match="cannot be imported"):
         get_backend()
 
@@ -217,7 +217,7 @@ def test_a_404_is_not_retried(fake_twilio):
 
 def test_429_then_success_is_retried_and_logged(fake_twilio, caplog):
     fake_twilio.fail_next(429, 20429, "Too Many Requests")
-    with caplog.at_level(logging.WARNING, logger="telephony.backends.twilio"):
+    with caplog.at_level(logging.WARNING, logger="telephony.sending.backends.twilio"):
         sent = get_backend().send_sms(SMS)
     assert sent.sid.startswith("SM")
     assert [r.path for r in fake_twilio.received] == [f"{API}/Messages.json"] * 2
@@ -329,10 +329,10 @@ def test_list_pages_failing_are_retried_and_translated_too(fake_twilio):
 
 
 def test_system_check_on_the_backend(settings):
-    from telephony.checks import check_sending_backend
+    from telephony.system_checks import check_sending_backend
 
     assert check_sending_backend(None) == []  # locmem in tests
-    settings.TELEPHONY_BACKEND = "telephony.backends.nope.TelephonyBackend"
+    settings.TELEPHONY_BACKEND = "telephony.sending.backends.nope.TelephonyBackend"
     assert [m.id for m in check_sending_backend(None)] == ["telephony.E002"]
     settings.TELEPHONY_BACKEND = "twilio"
     assert check_sending_backend(None) == []
@@ -343,7 +343,7 @@ def test_system_check_on_the_backend(settings):
 
 
 def test_deploy_check_warns_when_nothing_is_really_sent(settings):
-    from telephony.checks import check_backend_sends
+    from telephony.system_checks import check_backend_sends
 
     assert [m.id for m in check_backend_sends(None)] == ["telephony.W004"]  # locmem
     settings.TELEPHONY_BACKEND = "twilio"

@@ -14,8 +14,8 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from telephony import calllog
-from telephony.calllog import BatchWriter, InboundCall
+from telephony.logs import calls as calllog
+from telephony.logs.calls import BatchWriter, InboundCall
 from telephony.models import CallLog
 from tests.conftest import parse_twiml, verbs
 from tests.factories import make_flow, make_number
@@ -173,7 +173,7 @@ def test_beyond_max_pending_the_oldest_rows_are_dropped_and_said(monkeypatch, ca
     try:
         for i in range(5):
             writer.submit(call(i))
-        with caplog.at_level(logging.ERROR, logger="telephony.calllog"):
+        with caplog.at_level(logging.ERROR, logger="telephony.logs.calls"):
             writer.flush()
         assert [c.sid for c in writer.pending] == [call(i).sid for i in (2, 3, 4)]
         assert writer.dropped == 2
@@ -221,7 +221,7 @@ def test_rows_still_queued_are_written_when_the_process_exits(tmp_path: Path):
         """
         import django, sys
         django.setup()
-        from telephony import calllog
+        from telephony.logs import calls as calllog
         from telephony.models import CallLog
         for i in range(25):
             calllog.record_inbound_call(

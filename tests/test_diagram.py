@@ -4,8 +4,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from telephony import diagram
 from telephony.models import CallFlow, Step
+from telephony.tools import diagram
 from tests.factories import make_flow, make_number
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,9 @@ import json
 import pytest
 from django.core.management import call_command
 
-from telephony import twiml
+from telephony.flows import twiml
+from telephony.flows.loading import load_flow
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Step
-from telephony.selectors import load_flow
 from tests.factories import make_flow
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,8 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 
-from telephony import cachenotices, flowcache
+from telephony.flows import cache as flowcache
+from telephony.flows import cachenotices
 from telephony.models import Step
 from tests.conftest import parse_twiml
 from tests.factories import make_flow, make_number

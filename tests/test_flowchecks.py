@@ -3,8 +3,8 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from telephony.flowchecks import ERROR, WARNING, find_problems, has_errors
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Step, VerifiedCallerId
+from telephony.tools.flow_checks import ERROR, WARNING, find_problems, has_errors
 from tests.factories import make_flow, make_number
 
 pytestmark = pytest.mark.django_db

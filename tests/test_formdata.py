@@ -7,7 +7,7 @@ from django.core.exceptions import BadRequest, TooManyFieldsSent
 from django.http import QueryDict
 from django.test import RequestFactory
 
-from telephony.formdata import load_form, parse_form
+from telephony.webhooks.formdata import load_form, parse_form
 
 BODIES = [
     b"",

@@ -17,7 +17,8 @@ import socket
 import pytest
 from django.core.cache import caches
 
-from telephony import flowcache, twiml
+from telephony.flows import cache as flowcache
+from telephony.flows import twiml
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Step
 from tests.conftest import parse_twiml, verbs
 from tests.factories import make_flow, make_number

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.jsonlog import JsonFormatter
+from telephony.json_logging import JsonFormatter
 from tests.conftest import parse_twiml
 from tests.factories import make_flow, make_number
 
@@ -172,7 +172,7 @@ def test_json_formatter_writes_one_object_with_the_extra_fields():
 
 @pytest.mark.parametrize("created", [0.0, 1.5, 1700000000.9996, 1800000000.001])
 def test_json_timestamps_are_iso_8601_utc_with_milliseconds(created):
-    from telephony.jsonlog import _timestamp
+    from telephony.json_logging import _timestamp
 
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
     assert _timestamp(created) == expected

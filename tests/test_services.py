@@ -2,8 +2,8 @@
 
 import pytest
 
-from telephony import exceptions, services, statuses
-from telephony.backends.base import BaseTelephonyBackend, Sent
+from telephony import exceptions
+from telephony.logs import statuses
 from telephony.models import (
     CallFlow,
     CallLog,
@@ -14,6 +14,8 @@ from telephony.models import (
     Step,
     VerifiedCallerId,
 )
+from telephony.sending import services
+from telephony.sending.backends.base import BaseTelephonyBackend, Sent
 from tests.fake_twilio import API
 
 pytestmark = pytest.mark.django_db

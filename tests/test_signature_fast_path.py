@@ -76,7 +76,7 @@ def test_wrong_token_refused_previous_token_accepted(client, settings):
 )
 @pytest.mark.parametrize("base", [PUBLIC, PUBLIC + "/"])
 def test_the_requested_url_is_the_public_base_and_the_full_path(settings, rf, base, path):
-    from telephony.signatures import requested_url
+    from telephony.webhooks.signatures import requested_url
 
     settings.TELEPHONY_PUBLIC_URL = base
     request = rf.post(path)
@@ -88,7 +88,7 @@ def test_the_requested_url_is_the_public_base_and_the_full_path(settings, rf, ba
 def test_reading_the_form_as_a_dict_of_lists_signs_exactly_as_twilio_does():
     import random
 
-    from telephony.signatures import _form_validator
+    from telephony.webhooks.signatures import _form_validator
 
     rng = random.Random(5)
     alphabet = "aZ09 +%&=é€_-"

@@ -5,10 +5,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.urls import reverse
 
-from telephony import twiml
 from telephony.exceptions import TelephonyConfigurationError
+from telephony.flows import twiml
 from telephony.models import Step
-from telephony.simulator import (
+from telephony.tools.simulator import (
     WAIT,
     CallerInput,
     CallSimulator,
@@ -371,8 +371,8 @@ def test_sms_step_is_shown_and_the_call_goes_on(db, settings):
     assert texts(transcript, "say") == ['Says: "Sent"']
     assert transcript.ended == "end"
     # A simulation has no side effects: nothing sent, no call logged.
-    from telephony.backends import locmem
     from telephony.models import CallLog, MessageLog
+    from telephony.sending.backends import locmem
 
     assert locmem.outbox == []
     assert not CallLog.objects.exists()

@@ -5,8 +5,9 @@ import threading
 import pytest
 from django.db import connection
 
-from telephony import inbound, services, statuses
+from telephony.logs import statuses
 from telephony.models import CallLog, MessageLog, PhoneNumber
+from telephony.sending import services
 from tests.conftest import parse_twiml, verbs
 
 pytestmark = pytest.mark.django_db
@@ -139,7 +140,7 @@ def test_status_callbacks_must_be_signed(db, client):
 
 
 def record_message_status(sid, status):
-    inbound.record_status(
+    statuses.record_status(
         MessageLog,
         sid=sid,
         status=status,

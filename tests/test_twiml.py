@@ -5,8 +5,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.test import override_settings
 
-from telephony import twiml
-from telephony.selectors import load_flow
+from telephony.flows import twiml
+from telephony.flows.loading import load_flow
 from tests.factories import make_flow
 
 pytestmark = pytest.mark.django_db

@@ -172,7 +172,7 @@ def test_non_form_body_with_bad_signature_is_403(demo, client):
 
 
 def test_system_check_warns_when_validation_is_off(settings):
-    from telephony.checks import check_webhook_security
+    from telephony.system_checks import check_webhook_security
 
     settings.TELEPHONY_VALIDATE_SIGNATURES = False
     assert [m.id for m in check_webhook_security(None)] == ["telephony.W001"]
@@ -191,7 +191,7 @@ def test_check_command_reports_validation_off(settings, capsys):
 
 
 def test_deploy_check_warns_about_a_plain_http_public_url(settings):
-    from telephony.checks import check_public_url
+    from telephony.system_checks import check_public_url
 
     settings.TELEPHONY_PUBLIC_URL = "http://switchboard.example.com"
     assert [m.id for m in check_public_url(None)] == ["telephony.W006"]

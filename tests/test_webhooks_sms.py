@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from telephony.models import CallLog, MessageLog, OptOut, PhoneNumber, SmsRule, Step
-from telephony.webhooks import SmsStepWebhook
+from telephony.webhooks.views import SmsStepWebhook
 from tests.conftest import parse_twiml, verbs
 
 pytestmark = pytest.mark.django_db
@@ -325,7 +325,7 @@ def test_sms_rules_travel_in_fixtures_by_natural_keys(demo, tmp_path):
 
 
 def test_a_call_is_answered_even_if_logging_it_fails(demo, twilio, monkeypatch, caplog):
-    from telephony import calllog
+    from telephony.logs import calls as calllog
 
     def broken(calls, **options):
         raise RuntimeError("database hiccup")

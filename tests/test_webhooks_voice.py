@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from telephony import twiml
+from telephony.flows import twiml
 from telephony.models import CallFlow, Step
 from tests.conftest import parse_twiml, verbs
 from tests.factories import make_flow, make_number
@@ -223,7 +223,7 @@ def test_unexpected_error_answers_safe_twiml(demo, twilio, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("telephony.documents.cached_flow_for_number", explode)
+    monkeypatch.setattr("telephony.flows.answers.cached_flow_for_number", explode)
     root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO}))
     assert said(root) == [twiml.TECHNICAL_PROBLEM]
 

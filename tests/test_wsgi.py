@@ -12,7 +12,7 @@ from django.db import close_old_connections
 from twilio.request_validator import RequestValidator
 
 from telephony.models import CallLog
-from telephony.wsgi import WebhookDispatcher, build_application
+from telephony.webhooks.handler import WebhookDispatcher, build_application
 
 DEMO = "+15005550006"
 
@@ -112,7 +112,7 @@ def test_an_empty_prefix_serves_everything_through_one_handler(settings):
 
 
 def test_the_prefix_must_cover_the_webhooks(settings):
-    from telephony.checks import check_webhook_prefix
+    from telephony.system_checks import check_webhook_prefix
 
     assert check_webhook_prefix(None) == []
     settings.TELEPHONY_WEBHOOK_PREFIX = "/hooks/"
@@ -122,7 +122,7 @@ def test_the_prefix_must_cover_the_webhooks(settings):
 def test_webhook_paths_are_resolved_once_per_process(app, demo, monkeypatch):
     from django.urls.resolvers import URLResolver
 
-    from telephony.wsgi import resolve_path
+    from telephony.webhooks.handler import resolve_path
 
     resolve_path.cache_clear()
     walks = []
@@ -141,7 +141,7 @@ def test_webhook_paths_are_resolved_once_per_process(app, demo, monkeypatch):
 
 
 def test_unknown_paths_are_not_remembered(app, db):
-    from telephony.wsgi import resolve_path
+    from telephony.webhooks.handler import resolve_path
 
     resolve_path.cache_clear()
     for n in range(5):

@@ -34,7 +34,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "telephony.middleware.WebhookLogMiddleware",  # first, so its duration covers the rest
+    "telephony.webhooks.access_log.WebhookLogMiddleware",  # first, so its duration covers the rest
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -51,7 +51,7 @@ MIDDLEWARE = [
 # and Twilio is none; its redirect to https is done better by the signature, which covers
 # TELEPHONY_PUBLIC_URL's https scheme: a webhook Twilio sent over plain http is refused.
 TELEPHONY_WEBHOOK_PREFIX = "/twilio/"
-TELEPHONY_WEBHOOK_MIDDLEWARE = ["telephony.middleware.WebhookLogMiddleware"]
+TELEPHONY_WEBHOOK_MIDDLEWARE = ["telephony.webhooks.access_log.WebhookLogMiddleware"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

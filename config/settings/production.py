@@ -62,7 +62,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 STORAGES["staticfiles"]["BACKEND"] = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
 # --- Logging: JSON lines on stderr (LOG_FORMAT=plain for humans) ---------------------------
-LOGGING["formatters"]["json"] = {"()": "telephony.jsonlog.JsonFormatter"}
+LOGGING["formatters"]["json"] = {"()": "telephony.json_logging.JsonFormatter"}
 LOG_FORMAT = env("LOG_FORMAT", default="json")
 if LOG_FORMAT not in ("json", "plain"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import CommandError
 
-from ..exceptions import TelephonyError
+from telephony.exceptions import TelephonyError
 
 # What a sending command may raise on purpose; anything else is a bug and keeps its traceback.
 EXPECTED = (TelephonyError, ValidationError, ImproperlyConfigured)

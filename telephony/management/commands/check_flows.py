@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from telephony.flowchecks import ERROR, find_problems
+from telephony.tools.flow_checks import ERROR, find_problems
 
 
 class Command(BaseCommand):

@@ -2,9 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
-from telephony import services
-
-from ..errors import EXPECTED, command_error
+from telephony.management.errors import EXPECTED, command_error
+from telephony.sending import services
 
 
 class Command(BaseCommand):

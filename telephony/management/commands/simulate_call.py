@@ -5,7 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from telephony.exceptions import TelephonyError
-from telephony.simulator import (
+from telephony.tools.simulator import (
     DEFAULT_FROM,
     DIAL_STATUSES,
     MAX_REQUESTS,

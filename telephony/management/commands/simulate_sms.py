@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from telephony.exceptions import TelephonyError
-from telephony.simulator import DEFAULT_FROM, SmsSimulator, error_text, quiet_logs
+from telephony.tools.simulator import DEFAULT_FROM, SmsSimulator, error_text, quiet_logs
 
 
 class Command(BaseCommand):

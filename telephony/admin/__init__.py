@@ -1,0 +1,8 @@
+"""The staff UI in Django's admin; importing this package registers every ModelAdmin.
+
+- `flows`: call flows (steps and menu options on one page), numbers, caller IDs;
+- `logs`: call and message logs, SMS rules, opt-outs;
+- `tools`: the flow checks, diagram and call simulator shown on flow and number pages.
+"""
+
+from telephony.admin import flows, logs  # noqa: F401  (registers the ModelAdmins)

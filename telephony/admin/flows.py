@@ -1,0 +1,259 @@
+"""The staff UI: numbers, caller IDs, and call flows edited on one page.
+
+A flow's page holds its steps (inline, ordered) and its menu options (inline), shows
+the TwiML the saved flow produces and lists what leads to it. Rules that span the two
+inlines (an option's keys must fit the flow's Gather) are checked by linking the
+option formset to the step formset before validation.
+"""
+
+from xml.dom import minidom
+
+from django import forms
+from django.contrib import admin
+from django.db import models
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from telephony.admin.logs import SmsRuleInline  # also registers the log and opt-out admins
+from telephony.admin.tools import FlowToolsMixin, NumberToolsMixin
+from telephony.flows import twiml
+from telephony.flows.loading import load_flow
+from telephony.models import (
+    CallFlow,
+    MenuOption,
+    PhoneNumber,
+    Step,
+    VerifiedCallerId,
+    option_fits_gather,
+    renumber_steps,
+)
+
+
+class StepFormSet(forms.BaseInlineFormSet):
+    """Numbers new steps after the others and refuses two steps at one position."""
+
+    def clean(self):
+        live = [f for f in self.forms if f.is_valid() and f.cleaned_data and not self._deleted(f)]
+        taken = [f.cleaned_data.get("position") for f in live if f.cleaned_data.get("position")]
+        next_position = max(taken, default=0)
+        for form in live:
+            if not form.cleaned_data.get("position"):
+                next_position += 1
+                form.cleaned_data["position"] = form.instance.position = next_position
+        seen = set()
+        for form in live:
+            position = form.cleaned_data["position"]
+            if position in seen:
+                form.add_error("position", f"Another step already has position {position}.")
+            seen.add(position)
+        super().clean()
+
+    def _deleted(self, form):
+        return self.can_delete and self._should_delete_form(form)
+
+    def live_gathers(self) -> list[Step]:
+        """The Gather steps this submission will leave in the flow (unsaved instances)."""
+        if not self.is_valid():
+            return []
+        return [
+            form.instance
+            for form in self.forms
+            if form.cleaned_data
+            and not self._deleted(form)
+            and form.cleaned_data.get("verb") == Step.Verb.GATHER
+        ]
+
+
+class MenuOptionFormSet(forms.BaseInlineFormSet):
+    """Checks each option against the Gather(s) of the flow as submitted."""
+
+    steps_formset: StepFormSet | None = None
+
+    def clean(self):
+        super().clean()
+        if self.steps_formset is None:
+            return
+        gathers = self.steps_formset.live_gathers()
+        live = [
+            f
+            for f in self.forms
+            if f.is_valid() and f.cleaned_data and not self._should_delete_form(f)
+        ]
+        if live and not gathers and self.steps_formset.is_valid():
+            raise forms.ValidationError(
+                "This flow has menu options but no Gather step to collect them: add a Gather step."
+            )
+        for form in live:
+            for gather in gathers:
+                problem = option_fits_gather(form.cleaned_data.get("digits", ""), gather)
+                if problem:
+                    form.add_error("digits", f"Callers cannot choose this option: {problem}.")
+                    break
+
+
+class StepInline(admin.StackedInline):
+    model = Step
+    formset = StepFormSet
+    fk_name = "flow"
+    extra = 0
+    ordering = ["position", "pk"]
+    autocomplete_fields = ["next_flow", "answered_flow"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    # Each group carries a `step-for-<verb>` class per verb it applies to; step_fields.js
+    # shows only the groups of the verb chosen (everything shows without JavaScript).
+    fieldsets = [
+        (None, {"fields": [("position", "verb"), "text", "url", "next_flow"]}),
+        (
+            "Voice and repetition",
+            {
+                "fields": [("voice", "language"), ("loop", "length")],
+                "classes": ["step-for-say", "step-for-play", "step-for-pause", "step-for-gather"],
+            },
+        ),
+        (
+            "Input and timing",
+            {
+                "fields": [("input", "num_digits", "timeout", "finish_on_key")],
+                "classes": ["step-for-gather", "step-for-dial", "step-for-record"],
+            },
+        ),
+        (
+            "Dial / Enqueue",
+            {
+                "fields": [("dial_kind", "dial_target"), ("caller_id", "record"), "answered_flow"],
+                "classes": ["step-for-dial", "step-for-enqueue"],
+            },
+        ),
+        (
+            "Record",
+            {
+                "fields": [("max_length", "play_beep", "transcribe")],
+                "classes": ["step-for-record"],
+            },
+        ),
+        ("Reject", {"fields": ["reason"], "classes": ["step-for-reject"]}),
+    ]
+
+    class Media:
+        js = ["telephony/step_fields.js"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.base_fields["position"].required = False
+        return formset
+
+
+class MenuOptionInline(admin.TabularInline):
+    model = MenuOption
+    formset = MenuOptionFormSet
+    fk_name = "flow"
+    extra = 0
+    autocomplete_fields = ["target_flow"]
+    verbose_name = "menu option"
+    verbose_name_plural = "Menu options (answers to this flow's Gather)"
+
+
+@admin.register(CallFlow)
+class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
+    list_display = ["name", "slug", "is_active", "step_count", "updated_at"]
+    ordering = ["name"]  # the step-count annotation would drop the model's ordering
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["webhook_url", "entry_points", "twiml_preview"]
+    inlines = [StepInline, MenuOptionInline]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "is_active", "webhook_url"]}),
+        ("What leads here", {"fields": ["entry_points"]}),
+        ("TwiML (as saved)", {"fields": ["twiml_preview"]}),
+    ]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_step_count=Count("steps"))
+
+    @admin.display(description="steps", ordering="_step_count")
+    def step_count(self, obj):
+        return obj._step_count
+
+    @admin.display(description="Webhook URL")
+    def webhook_url(self, obj):
+        if not obj.pk:
+            return "Save the flow to get its URL."
+        from telephony.flows.links import flow_url
+
+        return flow_url(obj.slug)
+
+    @admin.display(description="Numbers, options and steps that lead here")
+    def entry_points(self, obj):
+        if not obj.pk:
+            return "-"
+        rows = [
+            (reverse("admin:telephony_phonenumber_change", args=[n.pk]), f"Number {n}")
+            for n in obj.phone_numbers.all()
+        ]
+        rows += [
+            (
+                reverse("admin:telephony_callflow_change", args=[o.flow_id]),
+                f"Option {o.digits or repr(o.phrase)} of {o.flow.name}",
+            )
+            for o in obj.incoming_options.select_related("flow")
+        ]
+        for related, label in (
+            ("entered_from_steps", "goes to"),
+            ("answered_from_steps", "answered call"),
+        ):
+            rows += [
+                (
+                    reverse("admin:telephony_callflow_change", args=[s.flow_id]),
+                    f"Step {s.position} ({s.get_verb_display()}) of {s.flow.name} {label}",
+                )
+                for s in getattr(obj, related).select_related("flow")
+            ]
+        if not rows:
+            return "Nothing leads to this flow yet: no number, option or step."
+        return format_html(
+            "<ul>{}</ul>", format_html_join("", '<li><a href="{}">{}</a></li>', rows)
+        )
+
+    @admin.display(description="TwiML")
+    def twiml_preview(self, obj):
+        loaded = load_flow(obj.slug) if obj.pk else None
+        if loaded is None:
+            return "Save the flow to see its TwiML."
+        xml = twiml.render_flow(loaded).to_xml()
+        pretty = minidom.parseString(xml).toprettyxml(indent="  ")
+        return format_html(
+            '<pre class="twiml-preview" style="white-space: pre-wrap; word-break: break-all">{}</pre>',
+            pretty,
+        )
+
+    def _create_formsets(self, request, obj, change):
+        # Link the option formset to the step formset so options are validated
+        # against the Gather as submitted, not as it was before this save.
+        formsets, inline_instances = super()._create_formsets(request, obj, change)
+        steps = next((f for f in formsets if isinstance(f, StepFormSet)), None)
+        for formset in formsets:
+            if isinstance(formset, MenuOptionFormSet):
+                formset.steps_formset = steps
+        return formsets, inline_instances
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        renumber_steps(form.instance)
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(NumberToolsMixin, admin.ModelAdmin):
+    list_display = ["number", "friendly_name", "call_flow", "voice_capable", "sms_capable"]
+    list_filter = ["voice_capable", "sms_capable", "call_flow"]
+    search_fields = ["number", "friendly_name", "sid"]
+    autocomplete_fields = ["call_flow"]
+    inlines = [SmsRuleInline]
+
+
+@admin.register(VerifiedCallerId)
+class VerifiedCallerIdAdmin(admin.ModelAdmin):
+    list_display = ["number", "friendly_name", "sid"]
+    search_fields = ["number", "friendly_name", "sid"]

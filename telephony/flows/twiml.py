@@ -1,0 +1,209 @@
+"""Stored flows -> `twilio.twiml` objects. Pure functions: no HTTP, no database writes.
+
+Every string that came from the database passes through `xml_safe()`, so the XML is
+well-formed whatever staff typed (XML 1.0 forbids most control characters, and
+ElementTree would happily write them). Rendering never raises on stored data: a step
+that cannot be rendered is skipped and logged.
+"""
+
+import logging
+import re
+
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+from telephony.flows import links
+from telephony.flows.loading import LoadedFlow
+from telephony.models import Step
+
+logger = logging.getLogger(__name__)
+
+# What callers hear when something is wrong with our data; never an HTTP 500.
+NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
+UNAVAILABLE = "Sorry, this service is not available right now. Please try again later. Goodbye."
+INVALID_OPTION = "Sorry, that is not a valid option."
+TECHNICAL_PROBLEM = "Sorry, we are having technical difficulties. Please try again later. Goodbye."
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(value: str) -> str:
+    """Drop the characters XML 1.0 cannot carry."""
+    return _XML_ILLEGAL.sub("", value)
+
+
+def _attrs(**attrs) -> dict:
+    """Attributes worth writing: drop None/blank, make strings XML-safe."""
+    return {
+        key: xml_safe(value) if isinstance(value, str) else value
+        for key, value in attrs.items()
+        if value not in (None, "")
+    }
+
+
+def goodbye(message: str) -> VoiceResponse:
+    """A polite sentence, then the call ends."""
+    response = VoiceResponse()
+    response.say(message)
+    response.hangup()
+    return response
+
+
+def render_flow(loaded: LoadedFlow, *, prefix: str | None = None) -> VoiceResponse:
+    """The whole flow as TwiML; `prefix` is said first (e.g. an invalid-option notice)."""
+    response = VoiceResponse()
+    if prefix:
+        response.say(prefix)
+    if not loaded.flow.is_active:
+        response.say(UNAVAILABLE)
+        response.hangup()
+        return response
+    render_steps(response, loaded, loaded.steps)
+    return response
+
+
+def render_steps(response: VoiceResponse, loaded: LoadedFlow, steps) -> VoiceResponse:
+    for step in steps:
+        renderer = _RENDERERS.get(step.verb)
+        if renderer is None:
+            logger.warning("Skipping step %s: unknown verb %r", step.pk, step.verb)
+            continue
+        try:
+            renderer(response, step, loaded)
+        except Exception:  # stored data we did not expect: skip the step, keep the call
+            logger.exception("Skipping step %s of flow %s: cannot render", step.pk, loaded.slug)
+        if step.verb == Step.Verb.SMS:
+            break  # Twilio leaves at the Sms step's Redirect; its webhook renders the rest
+    return response
+
+
+def _say(response, step: Step, loaded: LoadedFlow):
+    loop = step.loop if step.loop != 1 else None
+    response.say(xml_safe(step.text), **_attrs(voice=step.voice, language=step.language, loop=loop))
+
+
+def _play(response, step: Step, loaded: LoadedFlow):
+    response.play(xml_safe(step.url), **_attrs(loop=step.loop if step.loop != 1 else None))
+
+
+def _pause(response, step: Step, loaded: LoadedFlow):
+    response.pause(length=step.length)
+
+
+def _gather(response, step: Step, loaded: LoadedFlow):
+    phrases = [option.phrase.strip() for option in loaded.options if option.phrase.strip()]
+    listens_for_speech = "speech" in (step.input or "")
+    gather = Gather(
+        **_attrs(
+            input=step.input or Step.GatherInput.DTMF,
+            action=links.step_url("gather", loaded.slug, step.pk),
+            method="POST",
+            num_digits=step.num_digits,
+            timeout=step.timeout,
+            finish_on_key=step.finish_on_key,
+            language=step.language if listens_for_speech else None,
+            hints=", ".join(phrases) if listens_for_speech and phrases else None,
+        )
+    )
+    if step.text.strip():
+        gather.say(xml_safe(step.text), **_attrs(voice=step.voice, language=step.language))
+    if step.url:
+        gather.play(xml_safe(step.url))
+    response.append(gather)
+
+
+def _dial(response, step: Step, loaded: LoadedFlow):
+    # With an action, Twilio asks us what next; without one it runs the following steps.
+    has_outcome = step.next_flow_id is not None or step.answered_flow_id is not None
+    dial = Dial(
+        **_attrs(
+            action=links.step_url("dial", loaded.slug, step.pk) if has_outcome else None,
+            method="POST" if has_outcome else None,
+            caller_id=str(step.caller_id) if step.caller_id else None,
+            timeout=step.timeout,
+            record="record-from-answer" if step.record else None,
+        )
+    )
+    target = xml_safe(step.dial_target.strip())
+    if step.dial_kind == Step.DialKind.CLIENT:
+        dial.client(target)
+    elif step.dial_kind == Step.DialKind.QUEUE:
+        dial.queue(target)
+    else:
+        dial.number(target)
+    response.append(dial)
+
+
+def _record(response, step: Step, loaded: LoadedFlow):
+    # Always give an action: without one Twilio re-requests this document, looping.
+    response.record(
+        **_attrs(
+            action=links.step_url("record", loaded.slug, step.pk),
+            method="POST",
+            max_length=step.max_length,
+            play_beep=step.play_beep,
+            transcribe=step.transcribe or None,
+            finish_on_key=step.finish_on_key,
+        )
+    )
+
+
+def _redirect(response, step: Step, loaded: LoadedFlow):
+    if step.next_flow is not None:
+        response.redirect(links.flow_url(step.next_flow.slug), method="POST")
+    elif step.url:
+        response.redirect(xml_safe(step.url), method="POST")
+    else:  # its target was deleted: end politely rather than fall through silently
+        response.say(UNAVAILABLE)
+        response.hangup()
+
+
+def _enqueue(response, step: Step, loaded: LoadedFlow):
+    has_outcome = step.next_flow_id is not None
+    response.enqueue(
+        xml_safe(step.dial_target.strip()),
+        **_attrs(
+            action=links.step_url("enqueue", loaded.slug, step.pk) if has_outcome else None,
+            method="POST" if has_outcome else None,
+            # waitUrl must return TwiML, so point it at our wait view, which plays the music.
+            wait_url=links.step_url("wait", loaded.slug, step.pk) if step.url else None,
+            wait_url_method="POST" if step.url else None,
+        ),
+    )
+
+
+def _reject(response, step: Step, loaded: LoadedFlow):
+    response.reject(reason=step.reason or Step.RejectReason.REJECTED)
+
+
+def _hangup(response, step: Step, loaded: LoadedFlow):
+    response.hangup()
+
+
+def _sms(response, step: Step, loaded: LoadedFlow):
+    # <Sms> is deprecated in voice TwiML. Twilio is sent to the step's webhook, which
+    # texts the caller (through services.send_step_sms) and answers with the steps after
+    # it, so the message goes out exactly when the call reaches this step.
+    response.redirect(links.step_url("sms_step", loaded.slug, step.pk), method="POST")
+
+
+_RENDERERS = {
+    Step.Verb.SAY: _say,
+    Step.Verb.PLAY: _play,
+    Step.Verb.PAUSE: _pause,
+    Step.Verb.GATHER: _gather,
+    Step.Verb.DIAL: _dial,
+    Step.Verb.RECORD: _record,
+    Step.Verb.REDIRECT: _redirect,
+    Step.Verb.ENQUEUE: _enqueue,
+    Step.Verb.REJECT: _reject,
+    Step.Verb.HANGUP: _hangup,
+    Step.Verb.SMS: _sms,
+}
+
+
+def render_wait_music(step: Step) -> VoiceResponse:
+    """What a caller waiting in an Enqueue's queue hears: the music, looped."""
+    response = VoiceResponse()
+    if step.url:
+        response.play(xml_safe(step.url), loop=0)
+    return response

@@ -1,0 +1,1 @@
+"""Inbound text messages: opt-out keywords and auto-replies."""

@@ -1,0 +1,46 @@
+"""The data staff edit in the admin and the logs Twilio's webhooks fill, one module each.
+
+- `numbers`: the account's phone numbers and verified caller IDs;
+- `flows`: call flows, their steps and menu options;
+- `messaging`: SMS auto-replies and opt-outs;
+- `logs`: call and message logs.
+"""
+
+from telephony.models.flows import CallFlow, MenuOption, Step, option_fits_gather, renumber_steps
+from telephony.models.limits import DTMF_KEYS, SAY_MAX_CHARS, SMS_MAX_CHARS
+from telephony.models.logs import CallLog, Direction, LogEntry, MessageLog
+from telephony.models.messaging import (
+    HELP_KEYWORDS,
+    OPT_IN_KEYWORDS,
+    OPT_OUT_KEYWORDS,
+    RESERVED_KEYWORDS,
+    OptOut,
+    SmsRule,
+    normalize_keyword,
+)
+from telephony.models.numbers import PhoneNumber, VerifiedCallerId, is_our_caller_id
+
+__all__ = [
+    "CallFlow",
+    "CallLog",
+    "DTMF_KEYS",
+    "Direction",
+    "HELP_KEYWORDS",
+    "LogEntry",
+    "MenuOption",
+    "MessageLog",
+    "OPT_IN_KEYWORDS",
+    "OPT_OUT_KEYWORDS",
+    "OptOut",
+    "PhoneNumber",
+    "RESERVED_KEYWORDS",
+    "SAY_MAX_CHARS",
+    "SMS_MAX_CHARS",
+    "SmsRule",
+    "Step",
+    "VerifiedCallerId",
+    "is_our_caller_id",
+    "normalize_keyword",
+    "option_fits_gather",
+    "renumber_steps",
+]

@@ -1,0 +1,91 @@
+"""Call and message logs: one row per call or message, in or out, keyed by Twilio's SID."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from telephony.models.flows import CallFlow, Step
+from telephony.models.limits import SMS_MAX_CHARS
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class LogEntry(models.Model):
+    """What call and message logs share. `sid` is null until Twilio has given one, so an
+    attempt is recorded before the API is called and is never lost."""
+
+    # Unique and indexed through Meta, not unique=/db_index=: on PostgreSQL those add a
+    # second, varchar_pattern_ops index to each column for LIKE 'prefix%' queries, which
+    # nothing here runs, and which every inserted row (one per call) had to maintain.
+    sid = models.CharField("Twilio SID", max_length=34, null=True, blank=True)  # noqa: DJ001
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    # Not PhoneNumberFields: Twilio also sends client:alice, sip:..., whatsapp:+1..., anonymous.
+    from_number = models.CharField("from", max_length=128, blank=True)
+    to_number = models.CharField("to", max_length=128, blank=True)
+    # Twilio's status words; statuses.py says which may replace which.
+    status = models.CharField(max_length=20, blank=True)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["sid"], name="%(app_label)s_%(class)s_sid_unique")
+        ]
+        indexes = [models.Index(fields=["status"], name="%(app_label)s_%(class)s_status")]
+
+    def __str__(self):
+        return f"{self.sid or 'no SID yet'} {self.from_number} -> {self.to_number}"
+
+
+class CallLog(LogEntry):
+    """One inbound or outbound call."""
+
+    flow = models.ForeignKey(
+        CallFlow, null=True, blank=True, on_delete=models.SET_NULL, related_name="call_logs"
+    )
+    url = models.URLField("TwiML URL", max_length=500, blank=True)
+    duration = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds, from Twilio's final status callback."
+    )
+
+    class Meta(LogEntry.Meta):
+        verbose_name = "call log"
+
+
+class MessageLog(LogEntry):
+    """One inbound or outbound SMS/MMS. Inbound rows also keep the auto-reply we sent."""
+
+    body = models.TextField(blank=True)
+    media_urls = models.JSONField(default=list, blank=True)
+    reply = models.TextField(blank=True, help_text="Inbound: the auto-reply we answered with.")
+    # Set when a flow's Sms step sent this message, so a retried webhook sends it once.
+    call_sid = models.CharField("call SID", max_length=34, blank=True)
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="message_logs"
+    )
+
+    class Meta(LogEntry.Meta):
+        verbose_name = "message log"
+        constraints = [
+            *LogEntry.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["call_sid", "step"],
+                condition=~models.Q(call_sid="") & models.Q(step__isnull=False),
+                name="unique_sms_step_per_call",
+            ),
+        ]
+
+    def clean(self):
+        # Only what we send is held to Twilio's limit; what we received is kept as it came.
+        if self.direction == Direction.OUTBOUND and len(self.body) > SMS_MAX_CHARS:
+            raise ValidationError(
+                {
+                    "body": f"An SMS holds at most {SMS_MAX_CHARS} characters; this has {len(self.body)}."
+                }
+            )

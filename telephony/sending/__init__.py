@@ -1,0 +1,1 @@
+"""Everything that sends (SMS, outbound calls) and the backends that deliver it."""

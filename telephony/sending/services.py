@@ -1,0 +1,439 @@
+"""Everything that sends: SMS, outbound calls, and reading/configuring the account's numbers.
+
+`send_sms()` and `make_call()` are the only code that sends. Both normalise numbers to
+E.164, check the sender is ours, enforce Twilio's limits, record the attempt *before*
+the backend is called (so nothing sent is ever missing from the log, even if the process
+dies mid-request), then record the outcome: Twilio's SID and status, or its error code
+and message. Errors are raised as telephony.exceptions, after they are recorded.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+
+from telephony.exceptions import (
+    RecipientOptedOut,
+    TelephonyConfigurationError,
+    TelephonyValidationError,
+)
+from telephony.flows import links
+from telephony.logs import statuses
+from telephony.models import (
+    SMS_MAX_CHARS,
+    CallFlow,
+    CallLog,
+    Direction,
+    MessageLog,
+    OptOut,
+    PhoneNumber,
+    Step,
+    VerifiedCallerId,
+)
+from telephony.sending.backends import get_backend
+from telephony.sending.backends.base import NumberWebhooks, OutboundCall, OutboundSms, Sent
+
+logger = logging.getLogger(__name__)
+
+_http_url = URLValidator(schemes=["http", "https"])
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def to_e164(value, field_name: str = "to") -> str:
+    """`value` as E.164, or a TelephonyValidationError naming the field."""
+    text = str(value or "").strip()
+    try:
+        number = phonenumbers.parse(text, settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise TelephonyValidationError(
+            {
+                field_name: f"{text or 'An empty value'} is not a valid phone number; use E.164, "
+                "e.g. +14155550100."
+            }
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _sms_sender(from_) -> str:
+    """The number an SMS goes out from: `from_` if it is one of our SMS-capable numbers,
+    else TELEPHONY_DEFAULT_FROM, else our first SMS-capable number."""
+    if not from_:
+        from_ = (getattr(settings, "TELEPHONY_DEFAULT_FROM", "") or "").strip()
+    if from_:
+        number = to_e164(from_, "from_")
+        phone = PhoneNumber.objects.filter(number=number).first()
+        if phone is None and VerifiedCallerId.objects.filter(number=number).exists():
+            raise TelephonyValidationError(
+                {
+                    "from_": f"{number} is a verified caller ID: it can make calls but not send "
+                    "SMS (Twilio error 21601). Send from one of our numbers."
+                }
+            )
+        if phone is None:
+            raise TelephonyValidationError(
+                {
+                    "from_": f"{number} is not one of our numbers. Add it under Phone numbers "
+                    "or run `manage.py sync_twilio_numbers`."
+                }
+            )
+        if not phone.sms_capable:
+            raise TelephonyValidationError(
+                {"from_": f"{number} cannot send SMS (it is not SMS-capable)."}
+            )
+        return number
+    phone = PhoneNumber.objects.filter(sms_capable=True).order_by("number").first()
+    if phone is None:
+        raise TelephonyConfigurationError(
+            "There is no SMS-capable number to send from: add one under Phone numbers "
+            "(or run `manage.py sync_twilio_numbers`), or give a From number."
+        )
+    return str(phone.number)
+
+
+def _call_sender(from_) -> str:
+    """The caller ID of an outbound call: one of our voice numbers or a verified caller ID."""
+    if not from_:
+        from_ = (getattr(settings, "TELEPHONY_DEFAULT_FROM", "") or "").strip()
+    if from_:
+        number = to_e164(from_, "from_")
+        if PhoneNumber.objects.filter(number=number, voice_capable=True).exists():
+            return number
+        if VerifiedCallerId.objects.filter(number=number).exists():
+            return number
+        raise TelephonyValidationError(
+            {
+                "from_": f"{number} is neither one of our voice numbers nor a verified caller ID; "
+                "Twilio would refuse the call (error 21210/21212)."
+            }
+        )
+    phone = PhoneNumber.objects.filter(voice_capable=True).order_by("number").first()
+    if phone is None:
+        raise TelephonyConfigurationError(
+            "There is no voice-capable number to call from: add one under Phone numbers "
+            "(or run `manage.py sync_twilio_numbers`), or give a From number."
+        )
+    return str(phone.number)
+
+
+def _check_message(body: str, media_urls: tuple[str, ...]) -> None:
+    if not body.strip() and not media_urls:
+        raise TelephonyValidationError({"body": "The message needs a body or a media URL."})
+    if len(body) > SMS_MAX_CHARS:
+        raise TelephonyValidationError(
+            {"body": f"An SMS holds at most {SMS_MAX_CHARS} characters; this one has {len(body)}."}
+        )
+    for url in media_urls:
+        try:
+            _http_url(url)
+        except ValidationError as exc:
+            raise TelephonyValidationError(
+                {"media_urls": f"{url!r} is not an absolute http(s) URL."}
+            ) from exc
+
+
+def _check_not_opted_out(to: str, sender: str) -> None:
+    if OptOut.objects.filter(number=to).exists():
+        raise RecipientOptedOut(
+            f"{to} has opted out of our messages (replied STOP); they must text START to "
+            f"{sender} before they can be texted again. Nothing was sent."
+        )
+
+
+def _status_callback() -> str | None:
+    """Our status webhook, when we know our public URL (Twilio needs an absolute one)."""
+    return links.webhook_url("status") if settings.TELEPHONY_PUBLIC_URL else None
+
+
+# --- recording outcomes ---------------------------------------------------------------------
+
+
+def _record_failure(log, exc: Exception) -> None:
+    log.status = statuses.FAILED
+    log.error_code = getattr(exc, "code", None)
+    log.error_message = str(exc) or exc.__class__.__name__
+    log.full_clean(validate_unique=False, validate_constraints=False)
+    log.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+    logger.warning("%s to %s failed: %s", type(log).__name__, log.to_number, log.error_message)
+
+
+def _record_sent(log, sent: Sent, ranks: dict[str, int]):
+    """Store Twilio's SID and status on the attempt row and return the row to keep.
+
+    A status callback may beat us to it and create a row for the SID first; then that
+    row is kept, completed with what only the attempt knew, and the attempt dropped.
+    """
+    log.sid = sent.sid
+    if log.status in statuses.earlier_statuses(ranks, sent.status):
+        log.status = sent.status
+    log.full_clean(validate_unique=False, validate_constraints=False)
+    logger.info(
+        "%s %s from %s to %s: %s",
+        type(log).__name__,
+        sent.sid,
+        log.from_number,
+        log.to_number,
+        sent.status,
+    )
+    try:
+        with transaction.atomic():
+            log.save(update_fields=["sid", "status", "updated_at"])
+        return log
+    except IntegrityError:
+        pass
+    with transaction.atomic():
+        other = type(log).objects.select_for_update().get(sid=sent.sid)
+        keep = {"sid", "status", "error_code", "error_message", "id", "created_at", "updated_at"}
+        attempt_fields = {
+            f.attname: getattr(log, f.attname)
+            for f in log._meta.concrete_fields
+            if f.attname not in keep
+        }
+        log.delete()  # frees its (call_sid, step) before the survivor takes them
+        for name, value in attempt_fields.items():
+            setattr(other, name, value)
+        other.save()
+    return other
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def send_sms(
+    *, to: str, body: str, from_: str | None = None, media_urls: Sequence[str] = ()
+) -> MessageLog:
+    """Text `to`; returns the MessageLog row (with Twilio's SID and status).
+
+    Raises TelephonyValidationError for bad input, RecipientOptedOut when `to` opted
+    out (nothing is sent), TelephonyConfigurationError, or TelephonySendError (recorded).
+    """
+    to = to_e164(to)
+    body = body or ""
+    media = tuple(media_urls)
+    _check_message(body, media)
+    sender = _sms_sender(from_)
+    _check_not_opted_out(to, sender)
+    backend = get_backend()
+    log = _pending_sms_log(sender=sender, to=to, body=body, media=media)
+    log.full_clean()
+    log.save()
+    return _deliver_sms(backend, log)
+
+
+def _pending_sms_log(*, sender: str, to: str, body: str, media, **extra) -> MessageLog:
+    """The outbound row recorded before the backend is called (nothing sent is lost)."""
+    return MessageLog(
+        direction=Direction.OUTBOUND,
+        from_number=sender,
+        to_number=to,
+        body=body,
+        media_urls=list(media),
+        status=statuses.PENDING,
+        **extra,
+    )
+
+
+def send_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) -> MessageLog | None:
+    """Text the caller the message of a flow's Sms step, once per call.
+
+    Returns the log row, or None when this call already got this step's message (a
+    retried webhook, or the caller looping through the menu). The From is the number
+    the call is on when it can send SMS, otherwise the default sender.
+    """
+    to = to_e164(caller)
+    body = step.text
+    media = (step.url,) if step.url else ()
+    _check_message(body, media)
+    usable = PhoneNumber.objects.filter(number=our_number, sms_capable=True).exists()
+    sender = _sms_sender(our_number if usable else None)
+    _check_not_opted_out(to, sender)
+    backend = get_backend()
+    log = _pending_sms_log(
+        sender=sender, to=to, body=body, media=media, call_sid=call_sid, step=step
+    )
+    log.full_clean(validate_constraints=False)  # the constraint is enforced by the insert
+    try:
+        with transaction.atomic():
+            log.save()
+    except IntegrityError:
+        logger.info("Sms step %s already sent for call %s; not sending again", step.pk, call_sid)
+        return None
+    return _deliver_sms(backend, log)
+
+
+def _deliver_sms(backend, log: MessageLog) -> MessageLog:
+    message = OutboundSms(
+        to=log.to_number,
+        from_=log.from_number,
+        body=log.body,
+        media_urls=tuple(log.media_urls),
+        status_callback=_status_callback(),
+    )
+    try:
+        sent = backend.send_sms(message)
+    except Exception as exc:
+        _record_failure(log, exc)
+        if isinstance(exc, RecipientOptedOut) and exc.code == 21610:
+            record_opt_out(number=log.to_number, source=OptOut.Source.TWILIO)
+        raise
+    return _record_sent(log, sent, statuses.MESSAGE_RANKS)
+
+
+def make_call(
+    *,
+    to: str,
+    flow: CallFlow | str | None = None,
+    url: str | None = None,
+    from_: str | None = None,
+) -> CallLog:
+    """Call `to` and run `flow` (a CallFlow or its slug) or the TwiML at `url`.
+
+    Twilio fetches the flow from TELEPHONY_PUBLIC_URL, so calling a flow needs it set.
+    Returns the CallLog row; raises like send_sms().
+    """
+    to = to_e164(to)
+    if (flow is None) == (not url):
+        raise TelephonyValidationError(
+            {"flow": "Give either a flow to run or a TwiML URL, not both and not neither."}
+        )
+    if flow is not None:
+        if not isinstance(flow, CallFlow):
+            slug = str(flow)
+            flow = CallFlow.objects.filter(slug=slug).first()
+            if flow is None:
+                raise TelephonyValidationError({"flow": f"There is no call flow {slug!r}."})
+        if not flow.is_active:
+            raise TelephonyValidationError(
+                {"flow": f"The flow {flow.slug!r} is inactive; activate it first."}
+            )
+        if not settings.TELEPHONY_PUBLIC_URL:
+            raise TelephonyConfigurationError(
+                "Calling a flow needs TELEPHONY_PUBLIC_URL (the https base URL Twilio can "
+                "reach us at): Twilio fetches the flow's TwiML from there."
+            )
+        url = links.flow_url(flow.slug)
+    else:
+        try:
+            _http_url(url)
+        except ValidationError as exc:
+            raise TelephonyValidationError(
+                {"url": f"{url!r} is not an absolute http(s) URL Twilio could fetch."}
+            ) from exc
+    sender = _call_sender(from_)
+    backend = get_backend()
+    log = CallLog(
+        direction=Direction.OUTBOUND,
+        from_number=sender,
+        to_number=to,
+        flow=flow,
+        url=url,
+        status=statuses.PENDING,
+    )
+    log.full_clean()
+    log.save()
+    call = OutboundCall(to=to, from_=sender, url=url, status_callback=_status_callback())
+    try:
+        sent = backend.make_call(call)
+    except Exception as exc:
+        _record_failure(log, exc)
+        raise
+    return _record_sent(log, sent, statuses.CALL_RANKS)
+
+
+# --- opt-outs -----------------------------------------------------------------------------
+
+
+def record_opt_out(*, number: str, source: str, keyword: str = "") -> OptOut:
+    """Remember that `number` must not be texted again (idempotent)."""
+    opt_out = OptOut(number=number, source=source, keyword=keyword[:160])
+    opt_out.full_clean(validate_unique=False)
+    # One statement whatever the concurrency: a second STOP changes nothing.
+    OptOut.objects.bulk_create([opt_out], ignore_conflicts=True)
+    return OptOut.objects.get(number=number)
+
+
+def remove_opt_out(*, number: str) -> bool:
+    deleted, _ = OptOut.objects.filter(number=number).delete()
+    return bool(deleted)
+
+
+# --- the account's numbers ----------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    numbers_created: list[str] = field(default_factory=list)
+    numbers_updated: list[str] = field(default_factory=list)
+    caller_ids_created: list[str] = field(default_factory=list)
+    caller_ids_updated: list[str] = field(default_factory=list)
+    configured: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def number_webhooks() -> NumberWebhooks:
+    """The URLs Twilio should call for each of our numbers (needs TELEPHONY_PUBLIC_URL)."""
+    if not settings.TELEPHONY_PUBLIC_URL:
+        raise TelephonyConfigurationError(
+            "Pointing numbers at this deployment needs TELEPHONY_PUBLIC_URL (the https base "
+            "URL Twilio can reach us at)."
+        )
+    return NumberWebhooks(
+        voice_url=links.webhook_url("voice"),
+        voice_fallback_url=links.webhook_url("fallback"),
+        sms_url=links.webhook_url("sms"),
+        sms_fallback_url=links.webhook_url("fallback"),
+        status_callback=links.webhook_url("status"),
+    )
+
+
+def sync_numbers(*, configure_webhooks: bool = False) -> SyncResult:
+    """Copy the account's IncomingPhoneNumbers and OutgoingCallerIds into PhoneNumber and
+    VerifiedCallerId (never deleting ours), and optionally point each number's webhooks
+    at this deployment. Flows attached to numbers are kept."""
+    webhooks = number_webhooks() if configure_webhooks else None
+    backend = get_backend()
+    incoming = backend.incoming_numbers()
+    caller_ids = backend.outgoing_caller_ids()
+    result = SyncResult()
+    for account_number in incoming:
+        try:
+            number = to_e164(account_number.number)
+        except TelephonyValidationError:
+            result.skipped.append(account_number.number)
+            continue
+        caps = account_number.capabilities
+        phone = PhoneNumber.objects.filter(number=number).first()
+        created = phone is None
+        phone = phone or PhoneNumber(number=number)
+        phone.sid = account_number.sid
+        phone.friendly_name = account_number.friendly_name[:100]
+        phone.voice_capable = bool(caps.get("voice", phone.voice_capable))
+        phone.sms_capable = bool(caps.get("sms", phone.sms_capable))
+        phone.mms_capable = bool(caps.get("mms", phone.mms_capable))
+        phone.full_clean(validate_unique=False)
+        phone.save()
+        (result.numbers_created if created else result.numbers_updated).append(number)
+        if webhooks is not None:
+            backend.configure_number(account_number.sid, webhooks)
+            result.configured.append(number)
+    for account_number in caller_ids:
+        try:
+            number = to_e164(account_number.number)
+        except TelephonyValidationError:
+            result.skipped.append(account_number.number)
+            continue
+        caller_id, created = VerifiedCallerId.objects.get_or_create(number=number)
+        caller_id.sid = account_number.sid
+        caller_id.friendly_name = account_number.friendly_name[:100]
+        caller_id.full_clean(validate_unique=False)
+        caller_id.save()
+        (result.caller_ids_created if created else result.caller_ids_updated).append(number)
+    return result
