@@ -8,10 +8,6 @@ class TelephonyConfig(AppConfig):
     verbose_name = "Telephony"
 
     def ready(self):
-        from django.db.models.signals import post_migrate
-
-        from telephony import signals
-        from telephony import system_checks as checks  # noqa: F401  (importing checks registers them)
+        from telephony import signals, system_checks  # noqa: F401  (importing registers checks)
 
         signals.connect()
-        post_migrate.connect(signals.create_cache_table, sender=self)

@@ -67,3 +67,7 @@ class TwilioUnavailable(TelephonySendError):
 
 class TwilioTimeout(TwilioUnavailable):
     """Twilio did not answer in time; a create request may or may not have taken effect."""
+
+
+class DatabaseUnavailable(TelephonyError):
+    """The database is unreachable and what a webhook needs is not in this worker's memory."""

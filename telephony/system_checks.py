@@ -27,6 +27,17 @@ def check_webhook_security(app_configs, **kwargs):
                 id="telephony.W002",
             )
         )
+    blank = [token for token in settings.TWILIO_PREVIOUS_AUTH_TOKENS if not token.strip()]
+    if blank:
+        problems.append(
+            Warning(
+                f"TWILIO_PREVIOUS_AUTH_TOKENS has {len(blank)} blank or whitespace-only "
+                "entr" + ("y" if len(blank) == 1 else "ies") + "; they are ignored.",
+                hint='Remove them, e.g. TWILIO_PREVIOUS_AUTH_TOKENS="old-token" rather than '
+                '"old-token, ".',
+                id="telephony.W008",
+            )
+        )
     public_url = settings.TELEPHONY_PUBLIC_URL
     if public_url:
         parsed = urlparse(public_url)
@@ -115,7 +126,7 @@ def check_backend_sends(app_configs, **kwargs):
 
 @register()
 def check_call_log_writes(app_configs, **kwargs):
-    """How inbound call rows are written (telephony/calllog.py)."""
+    """How inbound call rows are written (telephony/logs/calls.py)."""
     problems = []
     if settings.TELEPHONY_CALL_LOG_WRITES not in ("deferred", "immediate"):
         problems.append(
@@ -158,3 +169,25 @@ def check_webhook_prefix(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_webhook_middleware(app_configs, **kwargs):
+    """MIDDLEWARE does not reach the webhooks: name what is in it that they do without."""
+    if not settings.TELEPHONY_WEBHOOK_PREFIX:
+        return []  # one handler for everything: webhooks run every middleware
+    known = set(settings.TELEPHONY_WEBHOOK_MIDDLEWARE) | set(
+        settings.TELEPHONY_BROWSER_ONLY_MIDDLEWARE
+    )
+    missing = [path for path in settings.MIDDLEWARE if path not in known]
+    if not missing:
+        return []
+    return [
+        Warning(
+            f"MIDDLEWARE has {', '.join(missing)}, which Twilio's webhooks do not run: "
+            f"they run only TELEPHONY_WEBHOOK_MIDDLEWARE.",
+            hint="Add it to TELEPHONY_WEBHOOK_MIDDLEWARE if webhooks need it, or to "
+            "TELEPHONY_BROWSER_ONLY_MIDDLEWARE if only browsers do (README, 'Webhook URLs').",
+            id="telephony.W007",
+        )
+    ]

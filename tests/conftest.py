@@ -40,14 +40,14 @@ class SignedClient:
         return self.client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, **extra)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def close_listen_connections(django_db_setup):
-    """The PostgreSQL test database cannot be dropped while this process still listens on
-    it for flow changes (telephony/cachenotices.py)."""
-    from telephony.flows import cachenotices
+@pytest.fixture(autouse=True)
+def empty_flow_cache():
+    """Each test starts with a worker that holds no flows (its rows are rolled back)."""
+    from telephony.flows import cache
 
+    cache.clear()
     yield
-    cachenotices.close()
+    cache.clear()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Inbound call rows written in batches (telephony/calllog.py): once per CallSid, merged
-with what status callbacks wrote first, by a background thread, and at exit."""
+"""Inbound call rows (telephony/logs/calls.py): once per CallSid, merged with what status
+callbacks wrote first, by a background thread that does not die, and at exit."""
 
 import logging
 import os
@@ -22,7 +22,6 @@ from tests.factories import make_flow, make_number
 
 CALLER = "+14155551234"
 DEMO = "+15005550006"
-REAL_BATCH_FORM = calllog._batch_form
 
 
 def call(i: int, flow_id=None, status="ringing") -> InboundCall:
@@ -38,33 +37,11 @@ def wait_for(condition, seconds=10.0):
     return condition()
 
 
-# --- the batch INSERT ----------------------------------------------------------------------
-
-
-@pytest.fixture(params=["arrays", "json", "values"], autouse=True)
-def batch_form(request, monkeypatch):
-    """Every test of this module, with each form of batch INSERT this database takes."""
-    from django.db import connection
-
-    if request.param == "arrays" and connection.vendor != "postgresql":
-        pytest.skip("arrays of columns are PostgreSQL's")
-    if request.param == "json" and (
-        connection.vendor != "sqlite" or not connection.features.supports_json_field
-    ):
-        pytest.skip("a JSON array of rows is for SQLite with its JSON functions")
-    monkeypatch.setattr(calllog, "_batch_form", lambda connection: request.param)
-    return request.param
-
-
-def test_each_database_gets_its_own_batch_form(batch_form):
-    from django.db import connection
-
-    expected = {"postgresql": "arrays", "sqlite": "json"}[connection.vendor]
-    assert REAL_BATCH_FORM(connection) == expected
+# --- the INSERT ----------------------------------------------------------------------
 
 
 @pytest.mark.django_db
-def test_text_that_json_must_escape_arrives_as_sent():
+def test_text_arrives_as_sent():
     odd = 'client:Zoë "the \\boss"'
     calllog.write([InboundCall.of(sid="CA1", from_=odd, to="12345", status="", flow_id=None)])
     row = CallLog.objects.get()
@@ -164,23 +141,98 @@ def test_a_database_failure_keeps_the_rows_and_a_later_write_succeeds(monkeypatc
 
 
 @pytest.mark.django_db
-def test_beyond_max_pending_the_oldest_rows_are_dropped_and_said(monkeypatch, caplog):
+def test_beyond_max_pending_new_rows_are_dropped_counted_and_said(monkeypatch, caplog):
     def down(calls, **options):
         raise OperationalError("database is down")
 
     monkeypatch.setattr(calllog, "write", down)
     writer = BatchWriter(delay=60, max_batch=500, max_pending=3)
     try:
-        for i in range(5):
-            writer.submit(call(i))
         with caplog.at_level(logging.ERROR, logger="telephony.logs.calls"):
+            for i in range(5):
+                writer.submit(call(i))
             writer.flush()
-        assert [c.sid for c in writer.pending] == [call(i).sid for i in (2, 3, 4)]
+        assert [c.sid for c in writer.pending] == [call(i).sid for i in (0, 1, 2)]
         assert writer.dropped == 2
-        assert f"Call log row for {call(0).sid} dropped" in caplog.text
+        assert "Call log row dropped" in caplog.text
+        assert call(4).sid in caplog.text  # the row itself is in the log
     finally:
         monkeypatch.undo()
         writer.close(timeout=1)
+
+
+@pytest.mark.django_db
+def test_a_row_the_database_refuses_is_logged_and_dropped_the_others_written(monkeypatch, caplog):
+    real_write = calllog.write
+
+    def refuses_one(calls, **options):
+        if any(c.sid == call(2).sid for c in calls):
+            raise ValueError("this row cannot be stored")
+        real_write(calls, **options)
+
+    monkeypatch.setattr(calllog, "write", refuses_one)
+    writer = BatchWriter(delay=60, max_batch=500, max_pending=100)
+    try:
+        for i in range(1, 4):
+            writer.submit(call(i))
+        with caplog.at_level(logging.ERROR, logger="telephony.logs.calls"):
+            assert writer.flush()
+        assert set(CallLog.objects.values_list("sid", flat=True)) == {call(1).sid, call(3).sid}
+        assert f"dropped: {{'sid': '{call(2).sid}'" in caplog.text
+        assert not writer.pending
+    finally:
+        monkeypatch.undo()
+        writer.close(timeout=1)
+
+
+def test_unstorable_characters_are_removed_from_every_field():
+    row = InboundCall.of(
+        sid="CA\x00123", from_="+1415\x00555\ud800", to="+1500\x00", status="ring\x00ing", flow_id=1
+    )
+    assert (row.sid, row.from_number, row.to_number, row.status) == (
+        "CA123",
+        "+1415555",
+        "+1500",
+        "ringing",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_thread_survives_an_unexpected_error_and_writes_later(monkeypatch, caplog):
+    real_write_batch, failures = calllog.write_batch, [RuntimeError("a bug")]
+
+    def buggy(batch):
+        if failures:
+            raise failures.pop()
+        return real_write_batch(batch)
+
+    monkeypatch.setattr(calllog, "write_batch", buggy)
+    writer = BatchWriter(delay=0.02, max_batch=500, max_pending=100)
+    try:
+        writer.submit(call(1))
+        assert wait_for(lambda: CallLog.objects.filter(sid=call(1).sid).exists())
+        assert "Call log writer failed; will retry" in caplog.text
+        assert writer.thread.is_alive()
+    finally:
+        writer.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_writer_thread_is_started_again_by_the_next_call(caplog):
+    writer = BatchWriter(delay=0.02, max_batch=500, max_pending=100)
+    try:
+        writer.submit(call(1))
+        assert wait_for(lambda: CallLog.objects.count() == 1)
+        writer.stopping.set()  # what a thread killed by anything at all looks like
+        writer.wake.set()
+        writer.thread.join(2)
+        assert not writer.thread.is_alive()
+        writer.submit(call(2))
+        assert writer.thread.is_alive()
+        assert wait_for(lambda: CallLog.objects.count() == 2)
+        assert "had stopped; starting it again" in caplog.text
+    finally:
+        writer.close()
 
 
 # --- through the voice webhook -------------------------------------------------------------
@@ -271,10 +323,10 @@ def test_a_flow_deleted_while_queued_does_not_cost_the_batch_its_rows():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_voice_webhook_makes_no_query_when_deferred(
-    twilio, settings, django_assert_num_queries, tmp_path
+    twilio, settings, django_assert_num_queries
 ):
     settings.TELEPHONY_CALL_LOG_WRITES = "deferred"
-    settings.TELEPHONY_CACHE_STAMP_FILE = tmp_path / "flows-changed"
+    settings.TELEPHONY_CACHE_RECHECK_SECONDS = 60  # FlowsVersion read once, when warming
     flow = make_flow("menu", steps=[{"verb": "say", "text": "Hello."}])
     make_number(DEMO, flow=flow)
     try:

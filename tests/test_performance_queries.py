@@ -3,50 +3,47 @@
 Query counts are pinned for the voice and Gather webhooks on a cold and a warm cache,
 for a flow of 1 and of 50 steps and with 1 and with many numbers: none of that may change
 the count. Then every way staff change a flow (the admin, the ORM, another worker) must
-be live on the next call.
-
-These tests run with the flow cache's notices on (telephony/cachenotices.py): on
-PostgreSQL the LISTEN connection, on SQLite a stamp file. The test database is an
-in-memory SQLite one, which has no stamp file of its own, so each test gets a temporary
-one (`notices` below) and the counts are the same on both databases.
-tests/test_flowcache_notices.py tests the notices themselves.
+be live: at once in this worker, within TELEPHONY_CACHE_RECHECK_SECONDS in the others.
 """
 
-import socket
-
 import pytest
-from django.core.cache import caches
 
 from telephony.flows import cache as flowcache
 from telephony.flows import twiml
-from telephony.models import CallFlow, MenuOption, PhoneNumber, Step
+from telephony.models import CallFlow, FlowsVersion, MenuOption, PhoneNumber, Step
 from tests.conftest import parse_twiml, verbs
 from tests.factories import make_flow, make_number
-from tests.test_flowcache_notices import another_worker_saved
 
 pytestmark = pytest.mark.django_db
 
 NUMBER = "+14155550100"
-# Every inbound call is logged once per CallSid: one INSERT ... ON CONFLICT (telephony/
-# calllog.py; the tests write it inside the webhook, production queues it for a batch).
+# Every inbound call is logged once per CallSid: one INSERT ... ON CONFLICT (telephony/logs/
+# calls.py; the tests write it inside the webhook, production queues it for a batch).
 CALL_LOG = 1
-# Cold: the generation token, then the number joined with its flow, its steps, its options.
-VOICE_COLD = 4 + CALL_LOG
-# Warm: nothing for the flow - the notice said the token is unchanged, so it is not read.
-# Without notices (TELEPHONY_CACHE_NOTICES off, an in-memory SQLite database, the listen
-# connection down) the token is read: one more query (TOKEN_READ).
+# The worker reads FlowsVersion when it starts, then once per interval.
+VERSION_READ = 1
+# Cold: the version, then the number joined with its flow, its steps, its options.
+VOICE_COLD = VERSION_READ + 3 + CALL_LOG
+# Warm: nothing for the flow.
 VOICE_WARM = CALL_LOG
-TOKEN_READ = 1
-# Cold: the token, then the flow, its steps, its options; then the same three for the
+# Cold: the version, then the flow, its steps, its options; then the same three for the
 # option's target flow. Warm: nothing.
-GATHER_COLD = 7
+GATHER_COLD = VERSION_READ + 6
 GATHER_WARM = 0
 
 
 @pytest.fixture(autouse=True)
-def notices(settings, tmp_path):
-    """A stamp file for the in-memory SQLite test database (ignored on PostgreSQL)."""
-    settings.TELEPHONY_CACHE_STAMP_FILE = tmp_path / "flows-changed"
+def once_an_hour(settings):
+    """Within one recheck interval, unless a test says otherwise (the tests' default is 0)."""
+    settings.TELEPHONY_CACHE_RECHECK_SECONDS = 3600
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The cache's clock, moved by hand."""
+    now = [1000.0]
+    monkeypatch.setattr(flowcache.time, "monotonic", lambda: now[0])
+    return now
 
 
 def says(n):
@@ -124,12 +121,19 @@ def test_a_wrong_number_is_cached_too(twilio, django_assert_num_queries):
         assert said(call(twilio, "+14155550199")) == [twiml.NOT_IN_SERVICE]
 
 
-def test_without_notices_a_warm_call_reads_the_token(twilio, django_assert_num_queries, settings):
-    settings.TELEPHONY_CACHE_NOTICES = False
+def test_a_warm_call_reads_the_version_once_per_interval(
+    twilio, django_assert_num_queries, settings, clock
+):
+    settings.TELEPHONY_CACHE_RECHECK_SECONDS = 1
     make_number(NUMBER, make_flow("f", steps=says(2)))
     call(twilio)
-    with django_assert_num_queries(VOICE_WARM + TOKEN_READ):
+    with django_assert_num_queries(VOICE_WARM):
+        call(twilio)
+    clock[0] += 1.5
+    with django_assert_num_queries(VOICE_WARM + VERSION_READ):
         assert len(call(twilio)) == 2
+    with django_assert_num_queries(VOICE_WARM):
+        call(twilio)
 
 
 def test_caching_can_be_switched_off(twilio, django_assert_num_queries, settings):
@@ -149,8 +153,8 @@ def test_the_per_worker_store_is_bounded(twilio, django_assert_num_queries, sett
         call(twilio, f"+1415555020{i}")
     with django_assert_num_queries(VOICE_WARM):
         call(twilio, "+14155550202")
-    # The least recently used was dropped: read again (the token, unchanged, is not).
-    with django_assert_num_queries(VOICE_COLD - TOKEN_READ):
+    # The least recently used was dropped: read again (the version, unchanged, is not).
+    with django_assert_num_queries(VOICE_COLD - VERSION_READ):
         call(twilio, "+14155550200")
 
 
@@ -244,91 +248,33 @@ def test_step_added_and_deleted_are_live(twilio):
     assert verbs(call(twilio)) == ["Hangup"]
 
 
-def test_an_edit_saved_by_another_worker_is_live(twilio):
-    """Another worker's save reaches us only through the shared token: no signal here."""
+def test_an_edit_saved_by_another_worker_is_live_within_the_interval(twilio, settings, clock):
+    """Another worker's save reaches us only through FlowsVersion: no signal here."""
+    settings.TELEPHONY_CACHE_RECHECK_SECONDS = 1
     flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
     make_number(NUMBER, flow)
     assert said(call(twilio)) == ["Old."]
-    Step.objects.filter(flow=flow).update(text="New.")  # no signal in this process
+    Step.objects.filter(flow=flow).update(text="New.")  # no signal in this process...
+    FlowsVersion.bump()  # ...but what another worker's save commits along with its rows
     assert said(call(twilio)) == ["Old."]  # cached: this worker cannot know yet...
-    another_worker_saved()
-    assert said(call(twilio)) == ["New."]  # ...until the token changes, and it is told so
-
-
-def test_the_token_is_rewritten_after_commit(django_capture_on_commit_callbacks):
-    make_flow("f")
-    before = flowcache.current_generation()
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        CallFlow.objects.get(slug="f").save()
-        during = flowcache.current_generation()
-    assert during != before
-    assert len(callbacks) == 1
-    assert flowcache.current_generation() not in (before, during)
-
-
-def _redis_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")
-def test_with_a_shared_cache_a_warm_call_costs_no_query(
-    twilio, settings, django_assert_num_queries
-):
-    settings.CACHES = {
-        **settings.CACHES,
-        "shared": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:6379/0",
-            "KEY_PREFIX": "switchboard-tests-performance",
-        },
-    }
-    settings.TELEPHONY_CACHE = "shared"  # the token in Redis: read every request, no notices
-    caches["shared"].delete(flowcache.GENERATION_KEY)
-    try:
-        flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
-        make_number(NUMBER, flow)
-        with django_assert_num_queries(3 + CALL_LOG):
-            assert said(call(twilio)) == ["Old."]
-        with django_assert_num_queries(CALL_LOG):  # nothing but the call's log row
-            assert said(call(twilio)) == ["Old."]
-        step = flow.steps.get()
-        step.text = "New."
-        step.save()
-        assert said(call(twilio)) == ["New."]
-    finally:
-        caches["shared"].delete(flowcache.GENERATION_KEY)
-
-
-def test_recheck_interval_reads_the_token_once_per_interval(
-    twilio, settings, monkeypatch, django_assert_num_queries
-):
-    """TELEPHONY_CACHE_RECHECK_SECONDS: another worker's save shows up within the interval.
-
-    The interval spaces the token reads of a worker without notices (with them, the token
-    is only read when it changed, at once).
-    """
-    settings.TELEPHONY_CACHE_NOTICES = False
-    settings.TELEPHONY_CACHE_RECHECK_SECONDS = 5
-    clock = [1000.0]
-    monkeypatch.setattr(flowcache.time, "monotonic", lambda: clock[0])
-    flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
-    make_number(NUMBER, flow)
+    clock[0] += 0.9
     assert said(call(twilio)) == ["Old."]
-    with django_assert_num_queries(CALL_LOG):  # no token read within the interval
-        assert said(call(twilio)) == ["Old."]
-    Step.objects.filter(flow=flow).update(text="New.")
-    caches[flowcache.DATABASE_ALIAS].set(flowcache.GENERATION_KEY, "another-worker", None)
-    clock[0] += 4
-    assert said(call(twilio)) == ["Old."]  # still within the interval
-    clock[0] += 2
-    assert said(call(twilio)) == ["New."]
+    clock[0] += 0.2
+    assert said(call(twilio)) == ["New."]  # ...until its next look at the version
 
 
-def test_recheck_interval_never_delays_this_workers_own_saves(twilio, settings):
+def test_every_change_counts_in_the_same_transaction():
+    before = FlowsVersion.current()
+    flow = make_flow("f", steps=[{"verb": "say", "text": "Hi."}])
+    after_create = FlowsVersion.current()
+    assert after_create > before
+    flow.save()
+    assert FlowsVersion.current() == after_create + 1
+    flow.delete()  # the flow and its step
+    assert FlowsVersion.current() >= after_create + 3
+
+
+def test_this_workers_own_saves_are_live_at_once(twilio, settings):
     settings.TELEPHONY_CACHE_RECHECK_SECONDS = 3600
     flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
     make_number(NUMBER, flow)

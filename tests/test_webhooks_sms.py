@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from telephony.models import CallLog, MessageLog, OptOut, PhoneNumber, SmsRule, Step
-from telephony.webhooks.views import SmsStepWebhook
+from telephony.webhooks.voice import SmsStepWebhook
 from tests.conftest import parse_twiml, verbs
 
 pytestmark = pytest.mark.django_db

@@ -45,13 +45,27 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# Twilio's webhooks (paths under this prefix, see config/urls.py) run through only these
-# middleware: they carry no cookies, sessions or CSRF tokens (telephony/wsgi.py). Nor
-# SecurityMiddleware: its headers (HSTS, nosniff, Referrer-Policy, COOP) instruct browsers,
-# and Twilio is none; its redirect to https is done better by the signature, which covers
-# TELEPHONY_PUBLIC_URL's https scheme: a webhook Twilio sent over plain http is refused.
+# MIDDLEWARE does not reach Twilio's webhooks. Paths under this prefix (see config/urls.py)
+# run through only TELEPHONY_WEBHOOK_MIDDLEWARE (telephony/webhooks/handler.py): they carry
+# no cookies, sessions or CSRF tokens (they are signed instead). Nor SecurityMiddleware:
+# its headers (HSTS, nosniff, Referrer-Policy, COOP) instruct browsers, and Twilio is none;
+# its redirect to https is done better by the signature, which covers TELEPHONY_PUBLIC_URL's
+# https scheme: a webhook Twilio sent over plain http is refused. A middleware you add to
+# MIDDLEWARE that webhooks need must go into both lists; system check telephony.W007 names
+# any in MIDDLEWARE that is neither in the webhook list nor in the browser-only list below.
 TELEPHONY_WEBHOOK_PREFIX = "/twilio/"
 TELEPHONY_WEBHOOK_MIDDLEWARE = ["telephony.webhooks.access_log.WebhookLogMiddleware"]
+TELEPHONY_BROWSER_ONLY_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -74,35 +88,51 @@ TEMPLATES = [
 # Default: a SQLite file in the project, so a fresh clone runs with no set-up.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that is down or unreachable must cost a webhook seconds, not minutes: give
+    # up connecting after DATABASE_CONNECT_TIMEOUT s (libpq's minimum is 2), and notice a
+    # connection whose packets go unanswered within a second (tcp_user_timeout, in ms).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=2),
+            "tcp_user_timeout": env.int("DATABASE_TCP_USER_TIMEOUT_MS", default=1000),
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Caches. CACHE_URL (or REDIS_URL), e.g. redis://127.0.0.1:6379/0, names a cache shared by
-# every worker and machine; without one each worker has its own memory cache. Webhooks keep
-# flows and rendered TwiML per worker either way; TELEPHONY_CACHE holds the token that
-# invalidates them when staff save (telephony/flowcache.py, README "Deploying"). A
-# per-worker cache cannot hold that token, so then it lives in a one-row database table
-# (created by `migrate`).
+# every worker and machine; without one each worker has its own memory cache. Nothing on a
+# call's path or an admin save needs it (flows live in each worker's memory, sessions in
+# the database), and a Redis that is down or silent answers within these timeouts.
 CACHES = {
     "default": env.cache_url_config(
         env("CACHE_URL", default="").strip()
         or env("REDIS_URL", default="").strip()
         or "locmemcache://"
     ),
-    "telephony-generation": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "telephony_cache_generation",
-    },
 }
-TELEPHONY_CACHE = "default"
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=0.25),
+            "socket_timeout": env.float("REDIS_TIMEOUT", default=0.25),
+        }
+    )
+
+# Each worker keeps flows and rendered TwiML in memory (telephony/flows/cache.py) and
+# re-reads the database's FlowsVersion at most this often: a change staff save is live
+# within that many seconds on every worker. While the database is unreachable a worker
+# answers from memory and asks it again every TELEPHONY_CACHE_RETRY_SECONDS.
 TELEPHONY_CACHE_ENABLED = env.bool("TELEPHONY_CACHE_ENABLED", default=True)
 TELEPHONY_CACHE_MAX_ENTRIES = env.int("TELEPHONY_CACHE_MAX_ENTRIES", default=2000)
-TELEPHONY_CACHE_RECHECK_SECONDS = env.float("TELEPHONY_CACHE_RECHECK_SECONDS", default=0)
-# Read the database-held token only when told it changed (LISTEN/NOTIFY on PostgreSQL, a
-# stamp file beside a SQLite file: telephony/cachenotices.py); false reads it every request.
-TELEPHONY_CACHE_NOTICES = env.bool("TELEPHONY_CACHE_NOTICES", default=True)
-TELEPHONY_CACHE_STAMP_FILE = env("TELEPHONY_CACHE_STAMP_FILE", default="") or None
+TELEPHONY_CACHE_RECHECK_SECONDS = env.float("TELEPHONY_CACHE_RECHECK_SECONDS", default=1.0)
+TELEPHONY_CACHE_RETRY_SECONDS = env.float("TELEPHONY_CACHE_RETRY_SECONDS", default=5.0)
 # Inbound call rows: queued per worker and written in batches a moment later (deferred),
-# or inside the voice webhook (immediate). telephony/calllog.py says what deferral trades.
+# or inside the voice webhook (immediate). telephony/logs/calls.py says what each costs.
 TELEPHONY_CALL_LOG_WRITES = env("TELEPHONY_CALL_LOG_WRITES", default="deferred")
 TELEPHONY_CALL_LOG_DELAY = env.float("TELEPHONY_CALL_LOG_DELAY", default=0.1)
 TELEPHONY_CALL_LOG_MAX_PENDING = env.int("TELEPHONY_CALL_LOG_MAX_PENDING", default=100_000)

@@ -2,14 +2,14 @@
 
 The webhooks never touch the ORM directly; they ask here. Each loader costs the same
 number of queries whatever the flow's length or the size of the tables; the `cached_*`
-variants cost none at all once a worker has them (see flowcache).
+variants cost none at all once a worker has them (see flows/cache.py).
 """
 
 from dataclasses import dataclass
 
 from django.db.models import Prefetch
 
-from telephony.flows import cache as flowcache
+from telephony.flows import cache
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Step
 
 
@@ -69,19 +69,19 @@ def load_flow_for_number(number: str) -> tuple[PhoneNumber | None, LoadedFlow | 
 
 
 # --- cached reads for the webhooks ----------------------------------------------------
-# Same results as above, kept per worker until staff next save (see flowcache). The
+# Same results as above, kept per worker until staff next save (see flows/cache.py). The
 # objects are shared between requests: treat them as read-only.
 
 
 def cached_flow(slug: str) -> LoadedFlow | None:
-    return flowcache.memo(("flow", slug), lambda: load_flow(slug))
+    return cache.memo(("flow", slug), lambda: load_flow(slug))
 
 
 def cached_flow_for_number(number: str) -> tuple[PhoneNumber | None, LoadedFlow | None]:
     def build():
         phone, loaded = load_flow_for_number(number)
         if loaded is not None:  # the Gather action that follows asks for it by slug
-            flowcache.remember(("flow", loaded.slug), loaded)
+            cache.remember(("flow", loaded.slug), loaded)
         return phone, loaded
 
-    return flowcache.memo(("number", number), build)
+    return cache.memo(("number", number), build)

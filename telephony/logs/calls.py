@@ -1,24 +1,30 @@
-"""Inbound call rows, written in batches off the caller's critical path.
+"""Inbound call rows: one per CallSid, written by the ORM, off the caller's critical path.
 
-The voice webhook answers a ringing call, so it should cost little beyond Django itself;
-one durable INSERT per call (its commit waits for the disk) costs more than everything
-else the webhook does. So by default (TELEPHONY_CALL_LOG_WRITES=deferred) each worker
-process queues the row in memory and a background thread writes whatever has queued, in
-one transaction per batch, TELEPHONY_CALL_LOG_DELAY seconds (default 0.1) after the first
-row of the batch arrived. `immediate` writes the row inside the request instead.
+The voice webhook answers a ringing call from the TwiML its worker holds in memory
+(flows/cache.py), so a caller's wait never depends on the database, and neither should
+their call's log row. By default (TELEPHONY_CALL_LOG_WRITES=deferred) each worker process
+queues the row in memory and one background thread writes what has queued, in one
+transaction per batch, TELEPHONY_CALL_LOG_DELAY seconds (default 0.1) after the first row
+of the batch arrived. `immediate` writes the row inside the request instead: bench/README.md
+has what each costs.
 
-Either way a row is keyed by its CallSid (INSERT ... ON CONFLICT): Twilio's retries never
-add a second row, and a status callback that got there first (it creates the row without
-a flow) only gains the flow.
+Either way a row is keyed by its CallSid (`bulk_create(update_conflicts=True)`: INSERT ...
+ON CONFLICT (sid) DO UPDATE SET flow): Twilio's retries never add a second row, and a row
+that a status callback created first only gains its flow.
 
-What deferral costs, and why it is acceptable for a log:
-- A graceful stop (SIGTERM, gunicorn's worker recycling, Ctrl-C) writes the queue at
-  exit. A worker killed outright (SIGKILL, out of memory) loses the rows of its last
-  TELEPHONY_CALL_LOG_DELAY seconds; Twilio's final status callback for such a call still
-  creates its row (/twilio/status/), without the flow.
-- While the database is unreachable the thread retries with backoff, keeping at most
-  TELEPHONY_CALL_LOG_MAX_PENDING rows; beyond that the oldest are dropped, each drop
-  logged as an error. Callers are answered throughout.
+What the background writer promises:
+- It does not die. Every exception is caught: a database that is down (OperationalError,
+  InterfaceError) keeps the rows queued and is retried with backoff; any other failure
+  writes the batch row by row, and a row the database still refuses is logged at ERROR
+  with its fields and dropped. If the thread is gone anyway, the next call starts another.
+- It is bounded. At most TELEPHONY_CALL_LOG_MAX_PENDING rows wait (a database outage);
+  beyond that `submit()` drops the new row, logs it at ERROR with its fields and counts it.
+- What a kill loses. A graceful stop (SIGTERM, gunicorn's worker recycling, Ctrl-C) writes
+  the queue at exit. A worker killed outright (SIGKILL, out of memory) loses the rows it
+  still held: those of its last TELEPHONY_CALL_LOG_DELAY seconds, or all it queued while
+  the database was away. Twilio's final status callback for each such call (POST
+  /twilio/status/, CallStatus=completed) creates the row anyway, with its numbers, status
+  and duration but without the flow.
 """
 
 import atexit
@@ -26,22 +32,31 @@ import logging
 import os
 import threading
 from collections import deque
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import asdict, dataclass
 
-import orjson
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections, router, transaction
-from django.utils import timezone
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
 
 from telephony.models import CallFlow, CallLog, Direction
+from telephony.text import storable
 
 logger = logging.getLogger(__name__)
 
+# A database that cannot be reached now, rather than one that refuses these rows.
+TRANSIENT = (OperationalError, InterfaceError)
 
-@dataclass(slots=True)  # not frozen: that makes each of its five fields cost a call, per call
+
+@dataclass(slots=True)
 class InboundCall:
-    """What the voice webhook knows of a call, already cut to the columns' sizes."""
+    """What the voice webhook knows of a call, cut to the columns' sizes."""
 
     sid: str
     from_number: str
@@ -51,123 +66,81 @@ class InboundCall:
 
     @classmethod
     def of(cls, *, sid: str, from_: str, to: str, status: str, flow_id: int | None):
-        return cls(sid[:34], from_[:128], to[:128], (status or "ringing")[:20], flow_id)
+        return cls(
+            storable(sid, 34),
+            storable(from_, 128),
+            storable(to, 128),
+            storable(status or "ringing", 20),
+            flow_id,
+        )
 
-
-# The columns each call fills; every other column holds one value for the whole batch.
-_PER_CALL = ("sid", "from_number", "to_number", "status", "flow")
+    def row(self, flows: set[int] | None = None) -> CallLog:
+        flow_id = self.flow_id if flows is None or self.flow_id in flows else None
+        return CallLog(
+            sid=self.sid,
+            direction=Direction.INBOUND,
+            from_number=self.from_number,
+            to_number=self.to_number,
+            status=self.status,
+            flow_id=flow_id,
+        )
 
 
 def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
-    """Insert these calls in one statement; a SID already there only gains a missing flow.
+    """Insert these calls in one statement; a SID already there only gains its flow.
 
-    One INSERT ... ON CONFLICT (sid) DO UPDATE SET flow_id = EXCLUDED.flow_id, built from
-    the model's metadata: bulk_create() would build a model instance per row, prepare every
-    field of every row and ask for the new ids back, which costs more than the whole
-    webhook did. The status stays whatever status callbacks moved it to.
-
-    PostgreSQL gets one array per column (INSERT ... SELECT FROM unnest(...)): a short
-    statement whatever the batch size, where a placeholder per value made parsing it a
-    third of the server's work per row. SQLite gets the rows as one JSON array (SELECT
-    FROM json_each(...)), for the same reason: one statement, compiled once, and one
-    parameter, not twelve per row; a third less CPU per row in batches of 100-200. Where
-    SQLite lacks its JSON functions, each call is a VALUES row.
-
-    `check_flows` first drops flows deleted since the calls came in (one query per batch),
-    so one such row cannot fail the whole batch.
+    `check_flows` first drops flows deleted since the calls came in (one query), so
+    that one such row cannot fail the whole batch.
     """
     unique = list({call.sid: call for call in reversed(calls)}.values())  # first one wins
     if not unique:
         return
-    flows = {call.flow_id for call in unique if call.flow_id is not None}
+    flows = None
     if check_flows:
-        existing = set(CallFlow.objects.filter(pk__in=flows).values_list("pk", flat=True))
-    else:
-        existing = flows
-    connection = connections[router.db_for_write(CallLog)]
-    form = _batch_form(connection)
-    # One statement for any count (arrays, JSON); one per row count otherwise.
-    sql, shared = _statement(connection.alias, form, len(unique) if form == "values" else 0)
-    now = timezone.now()
-    shared_values = [
-        field.get_db_prep_save(_shared_value(field, now), connection) for field in shared
-    ]
-    rows = [
-        (
-            call.sid,
-            call.from_number,
-            call.to_number,
-            call.status,
-            call.flow_id if call.flow_id in existing else None,
-        )
-        for call in unique
-    ]
-    if form == "arrays":
-        params = shared_values + [list(column) for column in zip(*rows, strict=True)]
-    elif form == "json":
-        params = shared_values + [orjson.dumps(rows).decode()]
-    else:
-        params = []
-        for values in rows:
-            params += values
-            params += shared_values
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        wanted = {call.flow_id for call in unique if call.flow_id is not None}
+        flows = set(CallFlow.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    CallLog.objects.bulk_create(
+        [call.row(flows) for call in unique],
+        update_conflicts=True,
+        unique_fields=["sid"],
+        update_fields=["flow"],
+    )
 
 
-def _batch_form(connection) -> str:
-    """How a batch reaches the database: one array per column (PostgreSQL), one JSON array
-    of rows (SQLite with its JSON functions, as Django finds them), else a VALUES row each."""
-    if connection.vendor == "postgresql":
-        return "arrays"
-    if connection.vendor == "sqlite" and connection.features.supports_json_field:
-        return "json"
-    return "values"
+def write_batch(batch: list[InboundCall]) -> list[InboundCall]:
+    """Write `batch` in one transaction, or row by row where the database refuses it.
 
-
-@lru_cache(maxsize=64)
-def _statement(alias: str, form: str, count: int) -> tuple[str, list]:
-    """The INSERT for `count` calls (any count for arrays and JSON), and its shared fields."""
-    connection = connections[alias]
-    meta, quote = CallLog._meta, connection.ops.quote_name
-    per_call = [meta.get_field(name) for name in _PER_CALL]
-    shared = [
-        field
-        for field in meta.concrete_fields
-        if not field.primary_key and field.name not in _PER_CALL
-    ]
-    columns = ", ".join(quote(field.column) for field in per_call + shared)
-    flow, sid = quote(meta.get_field("flow").column), quote(meta.get_field("sid").column)
-    insert = f"INSERT INTO {quote(meta.db_table)} ({columns}) "
-    upsert = f" ON CONFLICT ({sid}) DO UPDATE SET {flow} = EXCLUDED.{flow}"
-    if form == "arrays":
-        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in per_call)
-        # Cast, as a SELECT list has no column types to take them from (NULL would be text).
-        values = ", ".join(f"%s::{field.db_type(connection)}" for field in shared)
-        return insert + f"SELECT *, {values} FROM unnest({arrays})" + upsert, shared
-    if form == "json":
-        picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(per_call)))
-        values = ", ".join(["%s"] * len(shared))
-        # WHERE true: without it SQLite would read ON CONFLICT as the SELECT's join clause.
-        return insert + f"SELECT {picks}, {values} FROM json_each(%s) WHERE true" + upsert, shared
-    row = "(" + ", ".join(["%s"] * (len(per_call) + len(shared))) + ")"
-    return insert + f"VALUES {', '.join([row] * count)}" + upsert, shared
-
-
-def _shared_value(field, now):
-    if field.name in ("created_at", "updated_at"):
-        return now
-    if field.name == "direction":
-        return Direction.INBOUND.value
-    return field.get_default()
+    Returns the rows the database refused for good (logged, not retried). A TRANSIENT
+    error is raised: the caller keeps the batch and tries again later."""
+    using = router.db_for_write(CallLog)
+    try:
+        with transaction.atomic(using=using):
+            write(batch, check_flows=False)  # the flows were there a moment ago
+        return []
+    except TRANSIENT:
+        raise
+    except Exception:  # a flow deleted meanwhile, or a row the database will not take
+        logger.warning("Call log batch of %d refused; writing it row by row", len(batch))
+    refused = []
+    for call in batch:
+        try:
+            with transaction.atomic(using=using):
+                write([call])
+        except TRANSIENT:
+            raise
+        except Exception:
+            logger.exception("Call log row refused by the database, dropped: %s", asdict(call))
+            refused.append(call)
+    return refused
 
 
 class BatchWriter:
     """A queue per process, drained by one daemon thread in batches.
 
     `submit()` is an append to a deque and, for the first row of a batch, setting an
-    Event: a few microseconds on the request's path. Threads start lazily, in the process
-    that submits (never inherited across a fork), and `flush()` runs at interpreter exit.
+    Event: a few microseconds on the request's path. The thread starts lazily in the
+    process that submits (never inherited across a fork), is started again if it is ever
+    found dead, and `flush()` runs at interpreter exit.
     """
 
     def __init__(self, *, delay: float, max_batch: int, max_pending: int):
@@ -175,28 +148,40 @@ class BatchWriter:
         self.pending: deque[InboundCall] = deque()
         self.wake = threading.Event()
         self.write_lock = threading.Lock()  # one batch at a time: the thread or flush()
+        self.start_lock = threading.Lock()
         self.pid: int | None = None  # the process whose thread is running, if any
-        self.owner_pid: int | None = None  # the process that created the queue
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self.dropped = 0
         atexit.register(self.close)  # forked children inherit it: each writes its own
 
     def submit(self, call: InboundCall) -> None:
-        if self.pid != os.getpid():
+        if self.pid != os.getpid() or not self.thread.is_alive():
             self._start()
+        if len(self.pending) >= self.max_pending:
+            self.dropped += 1
+            logger.error(
+                "Call log row dropped: %d rows already wait for the database (%d dropped "
+                "so far); Twilio's final status callback will create it without its flow: %s",
+                len(self.pending),
+                self.dropped,
+                asdict(call),
+            )
+            return
         self.pending.append(call)
         if not self.wake.is_set():
             self.wake.set()
 
     def _start(self) -> None:
-        if self.owner_pid not in (None, os.getpid()):
-            # A forked child: the parent's thread, lock and queued rows are not its own.
-            self.write_lock, self.pending, self.thread = threading.Lock(), deque(), None
-        with self.write_lock:
-            if self.pid == os.getpid():
+        with self.start_lock:
+            if self.pid == os.getpid() and self.thread is not None and self.thread.is_alive():
                 return
-            self.pid = self.owner_pid = os.getpid()
+            if self.pid not in (None, os.getpid()):
+                # A forked child: the parent's thread, locks and queued rows are not its own.
+                self.write_lock, self.pending = threading.Lock(), deque()
+            elif self.thread is not None:
+                logger.error("Call log writer thread had stopped; starting it again")
+            self.pid = os.getpid()
             self.stopping = threading.Event()
             self.thread = threading.Thread(
                 target=self._run, args=(self.stopping,), name="call-log-writer", daemon=True
@@ -212,10 +197,7 @@ class BatchWriter:
                 if stopping.wait(backoff):
                     return  # close() writes what is left
                 self.wake.clear()
-                with self.write_lock:
-                    if stopping.is_set():
-                        return
-                    ok = self._write_some()
+                ok = self._write_some_safely(stopping)
                 if not ok:  # the database is down: reconnect, waiting longer each time
                     _reset_connection()
                 backoff = self.delay if ok else min(max(backoff * 2, 0.5), 30.0)
@@ -223,6 +205,16 @@ class BatchWriter:
                     self.wake.set()
         finally:
             connections.close_all()  # this thread's own connections
+
+    def _write_some_safely(self, stopping: threading.Event) -> bool:
+        try:
+            with self.write_lock:
+                if stopping.is_set():
+                    return True
+                return self._write_some()
+        except Exception:  # never let the thread die: log, wait, carry on
+            logger.exception("Call log writer failed; will retry")
+            return False
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop the thread and write what is still queued (at exit, and in tests)."""
@@ -251,48 +243,19 @@ class BatchWriter:
         if not batch:
             return True
         try:
-            _write_batch(batch)
-        except DatabaseError:
+            write_batch(batch)
+        except Exception as error:
+            self.pending.extendleft(reversed(batch))  # kept, in their order, for next time
+            if not isinstance(error, TRANSIENT):
+                raise
             logger.exception("Could not write %d call log row(s); will retry", len(batch))
-            self.pending.extendleft(reversed(batch))
-            self._drop_excess()
             return False
         return True
 
-    def _drop_excess(self) -> None:
-        while len(self.pending) > self.max_pending:
-            call = self.pending.popleft()
-            self.dropped += 1
-            logger.error("Call log row for %s dropped: the database is unreachable", call.sid)
-
-
-def _write_batch(batch: list[InboundCall]) -> None:
-    using = router.db_for_write(CallLog)
-    try:
-        with transaction.atomic(using=using):
-            write(batch, check_flows=False)  # the flows were there a moment ago
-        return
-    except IntegrityError:
-        logger.info(
-            "A flow was deleted under %d queued call(s); writing them without it", len(batch)
-        )
-    try:
-        with transaction.atomic(using=using):
-            write(batch)
-        return
-    except IntegrityError:
-        # Still refused: one row at a time, so one bad row cannot cost the others theirs.
-        logger.warning("Call log batch refused; writing its %d rows one by one", len(batch))
-    for call in batch:
-        try:
-            with transaction.atomic(using=using):
-                write([call])
-        except IntegrityError:
-            logger.exception("Call log row for %s refused by the database", call.sid)
-
 
 def _reset_connection() -> None:
-    """Drop the writer thread's broken connection, so its next batch opens a fresh one."""
+    """Drop the writer thread's broken connection, so its next batch opens a fresh one.
+    (Only ever in the writer's own thread: connections are per thread.)"""
     try:
         connections[router.db_for_write(CallLog)].close()
     except DatabaseError:
@@ -317,7 +280,10 @@ def writer() -> BatchWriter:
 
 
 def record_inbound_call(*, sid: str, from_: str, to: str, status: str, flow_id: int | None) -> None:
-    """Log an inbound call once per CallSid: queued (deferred, the default) or written now."""
+    """Log an inbound call once per CallSid: queued (deferred, the default) or written now.
+
+    Immediate writes raise the database's error; the voice webhook logs the call for
+    replay and answers anyway."""
     if not sid:
         return
     call = InboundCall.of(sid=sid, from_=from_, to=to, status=status, flow_id=flow_id)

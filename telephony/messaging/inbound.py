@@ -41,7 +41,10 @@ def receive_sms(
     *, sid: str, from_: str, to: str, body: str, media_urls: list[str]
 ) -> SmsReply | None:
     """Log an inbound message and decide the reply; None when this MessageSid was already
-    processed (a retried webhook: no second row, no second reply)."""
+    processed (a retried webhook: no second row, no second reply).
+
+    The row, the opt-out or opt-in it carries and the reply are one transaction: either
+    all are stored, or none is and the webhook fails (and is logged for replay)."""
     log = MessageLog(
         sid=sid[:34],
         direction=Direction.INBOUND,
@@ -52,16 +55,17 @@ def receive_sms(
         status="received",
     )
     log.full_clean(validate_unique=False, validate_constraints=False)
-    try:
-        with transaction.atomic():
-            log.save()
-    except IntegrityError:  # the unique SID: another request got here first
-        logger.info("Inbound message %s already processed; not replying again", sid)
-        return None
-    reply = _reply_for(from_=from_, to=to, body=body)
-    if reply:
-        log.reply = reply.body + (f"\n[{reply.media_url}]" if reply.media_url else "")
-        log.save(update_fields=["reply", "updated_at"])
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                log.save()
+        except IntegrityError:  # the unique SID: another request got here first
+            logger.info("Inbound message %s already processed; not replying again", sid)
+            return None
+        reply = _reply_for(from_=from_, to=to, body=body)
+        if reply:
+            log.reply = reply.body + (f"\n[{reply.media_url}]" if reply.media_url else "")
+            log.save(update_fields=["reply", "updated_at"])
     return reply
 
 

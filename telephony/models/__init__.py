@@ -3,7 +3,8 @@
 - `numbers`: the account's phone numbers and verified caller IDs;
 - `flows`: call flows, their steps and menu options;
 - `messaging`: SMS auto-replies and opt-outs;
-- `logs`: call and message logs.
+- `logs`: call and message logs;
+- `versions`: the counter that tells workers to reload flows.
 """
 
 from telephony.models.flows import CallFlow, MenuOption, Step, option_fits_gather, renumber_steps
@@ -19,12 +20,14 @@ from telephony.models.messaging import (
     normalize_keyword,
 )
 from telephony.models.numbers import PhoneNumber, VerifiedCallerId, is_our_caller_id
+from telephony.models.versions import FlowsVersion
 
 __all__ = [
     "CallFlow",
     "CallLog",
     "DTMF_KEYS",
     "Direction",
+    "FlowsVersion",
     "HELP_KEYWORDS",
     "LogEntry",
     "MenuOption",

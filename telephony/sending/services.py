@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -35,6 +34,7 @@ from telephony.models import (
     Step,
     VerifiedCallerId,
 )
+from telephony.phone_numbers import to_e164
 from telephony.sending.backends import get_backend
 from telephony.sending.backends.base import NumberWebhooks, OutboundCall, OutboundSms, Sent
 
@@ -44,23 +44,6 @@ _http_url = URLValidator(schemes=["http", "https"])
 
 
 # --- validation ---------------------------------------------------------------------------
-
-
-def to_e164(value, field_name: str = "to") -> str:
-    """`value` as E.164, or a TelephonyValidationError naming the field."""
-    text = str(value or "").strip()
-    try:
-        number = phonenumbers.parse(text, settings.PHONENUMBER_DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise TelephonyValidationError(
-            {
-                field_name: f"{text or 'An empty value'} is not a valid phone number; use E.164, "
-                "e.g. +14155550100."
-            }
-        )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _sms_sender(from_) -> str:

@@ -25,13 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit
 
-import phonenumbers
 from django.conf import settings
 from django.test import Client
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from telephony.exceptions import TelephonyConfigurationError, TelephonyValidationError
 from telephony.models import CallFlow, PhoneNumber
+from telephony.phone_numbers import e164
 from telephony.webhooks.signatures import SIMULATION_PARAM, sign
 
 MAX_REQUESTS = 50
@@ -233,13 +233,10 @@ def parse_keypad_events(raw: Iterable[str]) -> list[str]:
 
 
 def normalise_number(value: str, what: str = "number") -> str:
-    try:
-        number = phonenumbers.parse(value.strip(), None)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_possible_number(number):
+    number = e164(value)
+    if number is None:
         raise SimulatorError(f"{value!r} is not a phone {what} in E.164 format, e.g. +14155550100.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 class _Ended(Exception):

@@ -2,22 +2,34 @@
 
 from django.urls import path
 
-from telephony.webhooks import views as webhooks
+from telephony.webhooks.fallback import FallbackWebhook
+from telephony.webhooks.messaging import SmsWebhook
+from telephony.webhooks.status import StatusWebhook
+from telephony.webhooks.voice import (
+    DialOutcomeWebhook,
+    EnqueueOutcomeWebhook,
+    FlowWebhook,
+    GatherWebhook,
+    RecordOutcomeWebhook,
+    SmsStepWebhook,
+    VoiceWebhook,
+    WaitMusicWebhook,
+)
 
 app_name = "telephony"
 
 _step = "voice/flows/<slug:slug>/steps/<int:step_pk>"
 
 urlpatterns = [
-    path("voice/", webhooks.VoiceWebhook.as_view(), name="voice"),
-    path("voice/flows/<slug:slug>/", webhooks.FlowWebhook.as_view(), name="flow"),
-    path(f"{_step}/gather/", webhooks.GatherWebhook.as_view(), name="gather"),
-    path(f"{_step}/dial/", webhooks.DialOutcomeWebhook.as_view(), name="dial"),
-    path(f"{_step}/record/", webhooks.RecordOutcomeWebhook.as_view(), name="record"),
-    path(f"{_step}/enqueue/", webhooks.EnqueueOutcomeWebhook.as_view(), name="enqueue"),
-    path(f"{_step}/wait/", webhooks.WaitMusicWebhook.as_view(), name="wait"),
-    path(f"{_step}/sms/", webhooks.SmsStepWebhook.as_view(), name="sms_step"),
-    path("sms/", webhooks.SmsWebhook.as_view(), name="sms"),
-    path("status/", webhooks.StatusWebhook.as_view(), name="status"),
-    path("fallback/", webhooks.FallbackWebhook.as_view(), name="fallback"),
+    path("voice/", VoiceWebhook.as_view(), name="voice"),
+    path("voice/flows/<slug:slug>/", FlowWebhook.as_view(), name="flow"),
+    path(f"{_step}/gather/", GatherWebhook.as_view(), name="gather"),
+    path(f"{_step}/dial/", DialOutcomeWebhook.as_view(), name="dial"),
+    path(f"{_step}/record/", RecordOutcomeWebhook.as_view(), name="record"),
+    path(f"{_step}/enqueue/", EnqueueOutcomeWebhook.as_view(), name="enqueue"),
+    path(f"{_step}/wait/", WaitMusicWebhook.as_view(), name="wait"),
+    path(f"{_step}/sms/", SmsStepWebhook.as_view(), name="sms_step"),
+    path("sms/", SmsWebhook.as_view(), name="sms"),
+    path("status/", StatusWebhook.as_view(), name="status"),
+    path("fallback/", FallbackWebhook.as_view(), name="fallback"),
 ]

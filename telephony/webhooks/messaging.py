@@ -1,0 +1,46 @@
+"""The inbound SMS webhook: log the message once per MessageSid, answer with the number's rule.
+
+The message (and an opt-out or opt-in it carries) is stored before we answer; when it
+cannot be, Twilio gets a 503 and the request is logged for replay (webhooks/base.py), so
+a STOP is never lost.
+"""
+
+from twilio.twiml.messaging_response import MessagingResponse
+
+from telephony.flows import twiml
+from telephony.messaging import inbound
+from telephony.phone_numbers import e164
+from telephony.webhooks.base import StoringWebhookView
+from telephony.webhooks.params import param
+
+MAX_MEDIA = 10  # Twilio sends at most 10 media per message
+
+
+def _int_or_zero(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+class SmsWebhook(StoringWebhookView):
+    def handle(self, request):
+        sid = param(request, "MessageSid", 34) or param(request, "SmsSid", 34)
+        if not sid:
+            return MessagingResponse()
+        count = min(max(_int_or_zero(request.POST.get("NumMedia", "")), 0), MAX_MEDIA)
+        media = [url for i in range(count) if (url := param(request, f"MediaUrl{i}"))]
+        sender, receiver = param(request, "From"), param(request, "To")
+        reply = inbound.receive_sms(
+            sid=sid,
+            from_=e164(sender) or sender,
+            to=e164(receiver) or receiver,
+            body=param(request, "Body"),
+            media_urls=media,
+        )
+        response = MessagingResponse()
+        if reply:
+            message = response.message(twiml.xml_safe(reply.body) if reply.body else None)
+            if reply.media_url:
+                message.media(twiml.xml_safe(reply.media_url))
+        return response

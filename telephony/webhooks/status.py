@@ -1,0 +1,51 @@
+"""Call and message status callbacks: statuses only move forward (logs/statuses.py).
+
+A callback that cannot be stored gets a 503 (Twilio then tries the Fallback URL) and is
+logged for replay (webhooks/base.py).
+"""
+
+from twilio.twiml.messaging_response import MessagingResponse
+
+from telephony.logs import statuses
+from telephony.models import CallLog, Direction, MessageLog
+from telephony.webhooks.base import StoringWebhookView
+from telephony.webhooks.params import param
+
+
+def _int_or_none(value: str) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+class StatusWebhook(StoringWebhookView):
+    def handle(self, request):
+        changes = {}
+        if error_code := param(request, "ErrorCode"):
+            changes["error_code"] = _int_or_none(error_code)
+            changes["error_message"] = param(request, "ErrorMessage", 2000)
+        defaults = {
+            "from_number": param(request, "From", 128),
+            "to_number": param(request, "To", 128),
+        }
+        message_sid = param(request, "MessageSid", 34) or param(request, "SmsSid", 34)
+        if message_sid:
+            model, sid = MessageLog, message_sid
+            status = param(request, "MessageStatus", 20) or param(request, "SmsStatus", 20)
+            # Status callbacks only ever come for messages we (or the console) sent.
+            defaults["direction"] = Direction.OUTBOUND
+        elif call_sid := param(request, "CallSid", 34):
+            model, sid = CallLog, call_sid
+            status = param(request, "CallStatus", 20)
+            inbound_call = request.POST.get("Direction") == "inbound"
+            defaults["direction"] = Direction.INBOUND if inbound_call else Direction.OUTBOUND
+            if duration := param(request, "CallDuration"):
+                changes["duration"] = _int_or_none(duration)
+        else:
+            return MessagingResponse()
+        if status:
+            statuses.record_status(
+                model, sid=sid, status=status, defaults=defaults, changes=changes
+            )
+        return MessagingResponse()

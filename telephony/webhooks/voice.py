@@ -1,0 +1,175 @@
+"""The voice webhooks: a call comes in, a flow runs, and each step's outcome comes back.
+
+Every answer comes from the worker's memory of the flows (flows/cache.py) once it holds
+them, so a warm worker answers calls while the database is away. The call's log row is
+queued for the background writer (logs/calls.py), never waited for.
+"""
+
+import logging
+
+from django.core.exceptions import ValidationError
+from twilio.twiml import TwiML
+from twilio.twiml.voice_response import VoiceResponse
+
+from telephony.exceptions import TelephonyError
+from telephony.flows import answers, menus, twiml
+from telephony.flows.loading import LoadedFlow, cached_flow
+from telephony.logs import calls
+from telephony.phone_numbers import e164
+from telephony.sending import services
+from telephony.webhooks.base import TwilioWebhookView
+from telephony.webhooks.params import param
+from telephony.webhooks.replay import log_for_replay
+from telephony.webhooks.signatures import is_simulation
+
+logger = logging.getLogger(__name__)
+
+
+class VoiceWebhook(TwilioWebhookView):
+    """A call came in: the `To` number picks the flow that answers."""
+
+    def handle(self, request):
+        answer = answers.voice_answer(e164(request.POST.get("To")))
+        if not is_simulation(request):  # a simulated call is not a call
+            log_inbound_call(request, answer.flow_id)
+        request.telephony_flow = answer.flow_slug  # for the webhook log line
+        return answer.xml
+
+
+def log_inbound_call(request, flow_id: int | None) -> None:
+    try:
+        calls.record_inbound_call(
+            sid=param(request, "CallSid"),
+            from_=param(request, "From"),
+            to=param(request, "To"),
+            status=param(request, "CallStatus"),
+            flow_id=flow_id,
+        )
+    except Exception as exc:  # a log row is never worth a caller's call: answer anyway
+        logger.exception("Could not log inbound call %s", param(request, "CallSid", 34) or "?")
+        log_for_replay(request, type(exc).__name__)
+
+
+class FlowWebhook(TwilioWebhookView):
+    """Run a flow by slug: Redirects, outbound calls' `url`."""
+
+    def handle(self, request, slug):
+        loaded = cached_flow(slug)
+        if loaded is None:
+            return answers.goodbye_twiml(twiml.UNAVAILABLE)
+        return answers.flow_twiml(loaded)
+
+
+class StepOutcomeView(TwilioWebhookView):
+    """Base for the internal URLs a step hands Twilio (Gather/Dial/Record/Enqueue actions)."""
+
+    def handle(self, request, slug, step_pk):
+        loaded = cached_flow(slug)
+        step = loaded.step(step_pk) if loaded else None
+        if step is None or not loaded.flow.is_active:  # edited or deleted mid-call
+            return answers.goodbye_twiml(twiml.UNAVAILABLE)
+        return self.outcome(request, loaded, step)
+
+    def outcome(self, request, loaded: LoadedFlow, step) -> TwiML | str:
+        raise NotImplementedError
+
+    @staticmethod
+    def go_to(flow) -> TwiML | str:
+        """Render another flow; a missing or inactive target ends the call politely."""
+        loaded = cached_flow(flow.slug) if flow is not None else None
+        if loaded is None or not loaded.flow.is_active:
+            return answers.goodbye_twiml(twiml.UNAVAILABLE)
+        return answers.flow_twiml(loaded)
+
+    @staticmethod
+    def continue_after(loaded: LoadedFlow, step) -> VoiceResponse:
+        return twiml.render_steps(VoiceResponse(), loaded, loaded.steps_after(step))
+
+
+class GatherWebhook(StepOutcomeView):
+    def outcome(self, request, loaded, step):
+        digits = request.POST.get("Digits", "").strip()
+        speech = request.POST.get("SpeechResult", "").strip()
+        if not digits and not speech:
+            # Nothing entered: carry on after the Gather, as Twilio itself would.
+            return self.continue_after(loaded, step)
+        option = menus.match_option(loaded.options, digits=digits, speech=speech)
+        if option is None:
+            response = VoiceResponse()
+            response.say(twiml.INVALID_OPTION)
+            return twiml.render_steps(response, loaded, (step, *loaded.steps_after(step)))
+        return self.go_to(option.target_flow)
+
+
+class DialOutcomeWebhook(StepOutcomeView):
+    def outcome(self, request, loaded, step):
+        if request.POST.get("DialCallStatus") == "completed":
+            if step.answered_flow is None:
+                response = VoiceResponse()
+                response.hangup()
+                return response
+            return self.go_to(step.answered_flow)
+        # busy, no-answer, failed, canceled
+        if step.next_flow is None:
+            return self.continue_after(loaded, step)
+        return self.go_to(step.next_flow)
+
+
+class RecordOutcomeWebhook(StepOutcomeView):
+    def outcome(self, request, loaded, step):
+        if step.next_flow is None:
+            return self.continue_after(loaded, step)
+        return self.go_to(step.next_flow)
+
+
+class EnqueueOutcomeWebhook(StepOutcomeView):
+    LEFT_UNANSWERED = {"redirected", "queue-full", "error", "system-error", "leave"}
+
+    def outcome(self, request, loaded, step):
+        if request.POST.get("QueueResult") in self.LEFT_UNANSWERED and step.next_flow:
+            return self.go_to(step.next_flow)
+        response = VoiceResponse()
+        response.hangup()
+        return response
+
+
+class WaitMusicWebhook(StepOutcomeView):
+    def outcome(self, request, loaded, step):
+        return twiml.render_wait_music(step)
+
+
+class SmsStepWebhook(StepOutcomeView):
+    """The call reached a Sms step: text the caller, then run the steps after it.
+
+    The caller is `From` on an inbound call and `To` on an outbound one (`Direction`).
+    A message that cannot be sent (opted out, no SMS-capable number, Twilio refused) is
+    logged and the caller told so; the call goes on either way.
+    """
+
+    NOT_SENT = "Sorry, we could not send you a text message."
+
+    def outcome(self, request, loaded, step):
+        post = request.POST
+        outbound = post.get("Direction", "inbound").startswith("outbound")
+        caller, ours = (post.get("To", ""), post.get("From", ""))
+        if not outbound:
+            caller, ours = ours, caller
+        response = VoiceResponse()
+        if step.verb != step.Verb.SMS:  # edited mid-call: carry on without texting
+            return twiml.render_steps(response, loaded, loaded.steps_after(step))
+        if is_simulation(request):
+            logger.info("Simulated call: Sms step %s of %s not sent", step.pk, loaded.slug)
+            return twiml.render_steps(response, loaded, loaded.steps_after(step))
+        try:
+            services.send_step_sms(
+                step=step,
+                call_sid=param(request, "CallSid", 34),
+                caller=caller,
+                our_number=e164(ours) or "",
+            )
+        except (TelephonyError, ValidationError) as exc:
+            logger.warning(
+                "Sms step %s of %s not sent to %s: %s", step.pk, loaded.slug, caller, exc
+            )
+            response.say(self.NOT_SENT)
+        return twiml.render_steps(response, loaded, loaded.steps_after(step))
