@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 NUMBER = "+14155550100"
 # Every inbound call is logged once per CallSid: one INSERT ... ON CONFLICT (telephony/logs/
 # calls.py; the tests write it inside the webhook, production queues it for a batch).
-CALL_LOG = 1
+CALL_LOG = 3  # SAVEPOINT, INSERT, RELEASE SAVEPOINT: the test runs inside a transaction
 # The worker reads FlowsVersion when it starts, then once per interval.
 VERSION_READ = 1
 # Cold: the version, then the number joined with its flow, its steps, its options.

@@ -288,10 +288,13 @@ def record_inbound_call(*, sid: str, from_: str, to: str, status: str, flow_id: 
         return
     call = InboundCall.of(sid=sid, from_=from_, to=to, status=status, flow_id=flow_id)
     if settings.TELEPHONY_CALL_LOG_WRITES == "immediate":
-        try:
-            write([call], check_flows=False)  # one INSERT, on the flow just loaded
+        using = router.db_for_write(CallLog)
+        try:  # a savepoint: a failure here never breaks a transaction around the request
+            with transaction.atomic(using=using):
+                write([call], check_flows=False)  # one INSERT, on the flow just loaded
         except IntegrityError:  # ... unless staff deleted it meanwhile
-            write([call])
+            with transaction.atomic(using=using):
+                write([call])
     else:
         writer().submit(call)
 

@@ -23,16 +23,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.test import Client
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
-from telephony.exceptions import TelephonyConfigurationError, TelephonyValidationError
+from telephony.exceptions import TelephonyValidationError
 from telephony.models import CallFlow, PhoneNumber
 from telephony.phone_numbers import e164
-from telephony.webhooks.signatures import SIMULATION_PARAM, sign
+from telephony.tools.local_twilio import LocalTwilio
+from telephony.webhooks.signatures import SIMULATION_PARAM
 
 MAX_REQUESTS = 50
 DEFAULT_FROM = "+14155551234"
@@ -244,65 +244,6 @@ class _Ended(Exception):
         self.reason, self.text = reason, text
 
 
-class _Base:
-    """What calls and messages share: the local client, the URL Twilio signs, the token."""
-
-    def __init__(self):
-        self.public = settings.TELEPHONY_PUBLIC_URL.rstrip("/")
-        parts = urlsplit(self.public) if self.public else None
-        self.host = parts.netloc if parts else _local_host()
-        self.base = self.public or f"http://{self.host}"
-        self.secure = bool(parts and parts.scheme == "https")
-        self.client = Client(
-            HTTP_HOST=self.host, SERVER_NAME=self.host.split(":")[0], raise_request_exception=False
-        )
-        self.token = settings.TWILIO_AUTH_TOKEN
-        if settings.TELEPHONY_VALIDATE_SIGNATURES and not self.token:
-            raise TelephonyConfigurationError(
-                "TWILIO_AUTH_TOKEN is not set, so the webhooks refuse every request and "
-                "nothing can be simulated. Set it (any value works locally)."
-            )
-
-    def absolute(self, url: str, current: str) -> str:
-        return urljoin(current, url)
-
-    def local_path(self, absolute_url: str) -> str | None:
-        """The path to request in-process, or None when the URL is not ours."""
-        if absolute_url.startswith(self.base + "/"):
-            return absolute_url[len(self.base) :]
-        return None
-
-    def request(self, method: str, absolute_url: str, params: dict):
-        path = self.local_path(absolute_url)
-        headers = {}
-        if method == "GET":
-            separator = "&" if "?" in absolute_url else "?"
-            absolute_url = (
-                f"{absolute_url}{separator}{urlencode(params)}" if params else absolute_url
-            )
-            path = self.local_path(absolute_url)
-            if self.token:
-                headers["HTTP_X_TWILIO_SIGNATURE"] = sign(absolute_url, {}, self.token)
-            return self.client.get(path, secure=self.secure, **headers)
-        if self.token:
-            headers["HTTP_X_TWILIO_SIGNATURE"] = sign(absolute_url, params, self.token)
-        return self.client.post(
-            path,
-            urlencode(params),
-            content_type="application/x-www-form-urlencoded",
-            secure=self.secure,
-            **headers,
-        )
-
-
-def _local_host() -> str:
-    """A host name Django accepts (ALLOWED_HOSTS), since the request never leaves."""
-    for host in settings.ALLOWED_HOSTS:
-        if host and host != "*" and not host.startswith("."):
-            return host
-    return "localhost"
-
-
 def _parse(response) -> ET.Element:
     if response.status_code != 200:
         detail = {
@@ -333,7 +274,7 @@ def _loop_note(element) -> str:
     return ""
 
 
-class CallSimulator(_Base):
+class CallSimulator(LocalTwilio):
     """One simulated call. `run_number()` / `run_flow()` play it and return the transcript."""
 
     def __init__(
@@ -572,7 +513,7 @@ def _to(element) -> str:
 # --- messages -------------------------------------------------------------------------
 
 
-class SmsSimulator(_Base):
+class SmsSimulator(LocalTwilio):
     """An incoming SMS posted to /twilio/sms/ (URL name telephony:sms); shows the replies."""
 
     def __init__(self, *, sender: str = DEFAULT_FROM, max_requests: int = 10):

@@ -29,9 +29,12 @@ class VoiceWebhook(TwilioWebhookView):
     """A call came in: the `To` number picks the flow that answers."""
 
     def handle(self, request):
-        answer = answers.voice_answer(e164(request.POST.get("To")))
-        if not is_simulation(request):  # a simulated call is not a call
-            log_inbound_call(request, answer.flow_id)
+        answer = None
+        try:
+            answer = answers.voice_answer(e164(request.POST.get("To")))
+        finally:  # a call we could not answer as we should is logged all the same
+            if not is_simulation(request):  # a simulated call is not a call
+                log_inbound_call(request, answer.flow_id if answer else None)
         request.telephony_flow = answer.flow_slug  # for the webhook log line
         return answer.xml
 
