@@ -4,6 +4,12 @@ Drives Debian's /usr/bin/chromium (or $CHROMIUM) with Playwright against pytest-
 live server. Where no Chromium is installed the test is skipped, except on CI (CI=true),
 where a missing browser is a failure: .ci/run installs it. Screenshots go to
 test-artifacts/ (kept by CI, ignored by git).
+
+The pages run under the site's Content-Security-Policy (config/settings/base.py). The
+browser reports every violation (a `securitypolicyviolation` event), console error,
+uncaught exception and dialog (an alert() that ran) to the test, which fails on any: an
+admin page that needs inline script or style would break under the policy, and the test
+says which page and what.
 """
 
 import os
@@ -14,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from telephony.models import CallFlow, MenuOption
+from tests.test_diagram import XSS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,10 +58,36 @@ def chromium():
     return CHROMIUM
 
 
+# Runs in every page before the page's own scripts (Playwright injects it through the
+# DevTools protocol, which the page's CSP does not govern) and hands each violation to
+# the test through an exposed function.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportViolation({
+    page: document.location.pathname,
+    directive: event.effectiveDirective,
+    blocked: event.blockedURI,
+    source: `${event.sourceFile}:${event.lineNumber}`,
+    sample: event.sample,
+  });
+});
+"""
+
+
+def console(message, page, problems):
+    """Console errors are problems; but the favicon.ico the browser asks for by itself
+    (the admin names none) answers 404, a message with the favicon's URL as its source."""
+    source = message.location.get("url", "")
+    if message.type == "error" and not source.endswith("/favicon.ico"):
+        problems.append(f"console error on {page.url} ({source}): {message.text}")
+
+
 @contextmanager
-def browser_page(executable):
-    """A page in headless Chromium. Use no ORM inside: Playwright's sync API runs its
-    event loop in greenlets, where Django would open (and leave open) another connection."""
+def browser_page(executable, problems):
+    """A page in headless Chromium; CSP violations, console errors, uncaught exceptions
+    and dialogs are appended to `problems`. Use no ORM inside: Playwright's sync API runs
+    its event loop in greenlets, where Django would open (and leave open) another
+    connection."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -63,7 +96,20 @@ def browser_page(executable):
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.set_default_timeout(15_000)
-            yield context.new_page()
+            context.expose_function(
+                "reportViolation", lambda report: problems.append(f"CSP violation: {report}")
+            )
+            context.add_init_script(REPORT_VIOLATIONS)
+            page = context.new_page()
+            page.on("console", lambda message: console(message, page, problems))
+            page.on("pageerror", lambda error: problems.append(f"uncaught on {page.url}: {error}"))
+
+            def dialog(dialog):
+                problems.append(f"dialog on {page.url}: {dialog.type} {dialog.message!r}")
+                dialog.dismiss()
+
+            page.on("dialog", dialog)
+            yield page
         finally:
             browser.close()
 
@@ -92,13 +138,76 @@ def save_and_continue(page):
     page.wait_for_selector("ul.messagelist")
 
 
+def visible_step_groups(page, index) -> set[str]:
+    """The `step-for-<verb>` field groups of step `index` that step_fields.js shows."""
+    return set(
+        page.eval_on_selector_all(
+            f"#steps-{index} fieldset[class*='step-for-']",
+            """groups => groups
+                .filter(group => !group.hidden)
+                .map(group => group.querySelector('.fieldset-heading').textContent)""",
+        )
+    )
+
+
 def test_build_a_menu_and_call_it(live_server, chromium, django_user_model):
     django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-for-tests")
-    with browser_page(chromium) as page:
+    problems = []
+    with browser_page(chromium, problems) as page:
         build_and_call(page, live_server.url)
+        visit_the_other_pages(page, live_server.url)
+        assert problems == [], "\n".join(problems)
+        csp_is_enforced(page, problems)
     front = CallFlow.objects.get(name="Front desk")
     option = MenuOption.objects.select_related("target_flow").get(flow=front)
     assert (option.digits, option.target_flow.name) == ("1", "Sales desk")
+    assert CallFlow.objects.get(name="Sales desk").description == XSS
+
+
+OTHER_PAGES = [
+    "/admin/",
+    "/admin/telephony/callflow/",
+    "/admin/telephony/phonenumber/add/",
+    "/admin/telephony/verifiedcallerid/add/",
+    "/admin/telephony/calllog/",
+    "/admin/telephony/calllog/start-test-call/",
+    "/admin/telephony/messagelog/",
+    "/admin/telephony/messagelog/send-test-sms/",
+    "/admin/telephony/optout/add/",
+]
+
+
+def visit_the_other_pages(page, url):
+    """Our other admin pages load under the policy (problems are recorded as they come),
+    and their scripts run: the number page's flow picker becomes a select2 widget."""
+    for path in OTHER_PAGES:
+        page.goto(f"{url}{path}")
+        page.wait_for_selector("#content")
+        if path == "/admin/telephony/phonenumber/add/":
+            page.wait_for_selector("#id_call_flow + .select2")
+            page.click("#sms_rules-group .add-row a")  # inlines.js adds a row
+            page.wait_for_selector("#id_sms_rules-0-keyword")
+
+
+def csp_is_enforced(page, problems):
+    """The policy is really in force, and the test would see a page break it: inline
+    script and style injected into the page are refused, and reported."""
+    page.evaluate(
+        """() => {
+        const script = document.createElement("script");
+        script.textContent = "window.inlineScriptRan = true";
+        document.body.append(script);
+        document.body.insertAdjacentHTML("beforeend", '<p id="styled" style="color: red">x</p>');
+    }"""
+    )
+    page.wait_for_function("() => document.getElementById('styled')")
+    assert page.evaluate("() => window.inlineScriptRan") is None
+    color = page.evaluate("() => getComputedStyle(document.getElementById('styled')).color")
+    assert color != "rgb(255, 0, 0)"
+    page.wait_for_timeout(200)  # violation reports travel asynchronously
+    directives = " ".join(problems)
+    assert "'directive': 'script-src-elem'" in directives, problems
+    assert "'directive': 'style-src-attr'" in directives, problems
 
 
 def build_and_call(page, url):
@@ -109,11 +218,21 @@ def build_and_call(page, url):
     page.click("input[type=submit]")
     page.wait_for_selector("#site-name")
 
-    # The flow the menu leads to.
+    # The flow the menu leads to; its description is the diagram's tooltip, here an attempt
+    # to put a javascript: link in the diagram (telephony/tools/diagram.py).
     page.goto(f"{url}/admin/telephony/callflow/add/")
     page.fill("#id_name", "Sales desk")
+    page.fill("#id_description", XSS)
     add_step(page, 0, "say", text="Welcome to sales.")
+    # step_fields.js (a static file, allowed by script-src 'self') shows a Say step's
+    # groups only, and a Gather's when the verb changes.
+    assert visible_step_groups(page, 0) == {"Voice and repetition"}
+    page.select_option("#id_steps-0-verb", "gather")
+    assert visible_step_groups(page, 0) == {"Voice and repetition", "Input and timing"}
+    page.select_option("#id_steps-0-verb", "say")
+    assert visible_step_groups(page, 0) == {"Voice and repetition"}
     add_step(page, 1, "hangup")
+    assert visible_step_groups(page, 1) == set()
     save_and_continue(page)
 
     # The menu: a prompt, a one-key Gather, option 1 -> Sales desk.
@@ -136,9 +255,21 @@ def build_and_call(page, url):
     diagram_text = diagram.text_content()
     assert "Front desk" in diagram_text and "Sales desk" in diagram_text
     assert "press 1" in diagram_text
+    links = diagram.locator("a").evaluate_all(
+        "links => links.map(a => a.getAttribute('xlink:href') || a.getAttribute('href'))"
+    )
+    assert links and all(link.startswith("/admin/") for link in links), links
     shot(page, "01-front-desk-flow")
     diagram.scroll_into_view_if_needed()
     diagram.screenshot(path=str(ARTIFACTS / "02-front-desk-diagram.png"))
+    # Clicking Sales desk's box (its tooltip the payload) opens its page and runs nothing.
+    sales_desk = diagram.locator("a", has_text="Sales desk")
+    href = sales_desk.evaluate("a => a.getAttribute('xlink:href')")
+    sales_desk.click()
+    page.wait_for_url(f"{url}{href}")
+    assert page.input_value("#id_name") == "Sales desk"
+    page.go_back()
+    page.wait_for_selector(".flow-diagram svg")
 
     # The simulator: it greets, waits at the menu; press 1 and reach sales.
     page.click("a.simulate-link")

@@ -8,6 +8,7 @@ production) only change defaults, never hard-code secrets.
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "telephony.webhooks.access_log.WebhookLogMiddleware",  # first, so its duration covers the rest
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every page (below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,6 +68,30 @@ TELEPHONY_BROWSER_ONLY_MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
+
+# Content-Security-Policy (django-csp 4; Django 5.2 has no CSP of its own): the browser
+# runs only scripts and styles served as files by us, so markup that slipped into a page
+# (a flow name, a diagram label) cannot run. Django's admin needs no inline script or
+# style (its templates pass data in data- attributes; its JavaScript styles through the
+# DOM, which CSP allows), and neither do our pages: their styles are in
+# telephony/static/telephony/admin.css, their script in step_fields.js. So no
+# 'unsafe-inline', for scripts or for styles. img-src allows data: URIs (small images that
+# stylesheets and widgets inline). Not on Twilio's webhooks: they skip MIDDLEWARE
+# (telephony/webhooks/handler.py), and Twilio is no browser. With DEBUG on, django-csp
+# leaves Django's (inline) 404 and 500 debug pages alone. No nonces or template tags, so
+# "csp" need not be an installed app.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],  # as X-Frame-Options: DENY, for browsers that read CSP
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

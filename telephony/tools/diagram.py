@@ -10,6 +10,15 @@ The DOT source is built with the `graphviz` package (it owns quoting) and laid o
 Graphviz `dot` program: `graphviz-pure` (a self-contained port installed from PyPI with
 requirements.txt) if present, else a system `dot`. Without either, `render_svg()` returns
 None and the admin shows the edges as a list instead.
+
+Everything staff type (names, slugs, descriptions, option keys and phrases) is shown as
+plain text, never read as markup: the SVG goes into the admin page as it is, so a label
+Graphviz took for an HTML-like label (any text that starts with "<" and ends with ">")
+could carry its own attributes, e.g. a javascript: link. So every label and tooltip passes
+through `_text()` (`graphviz.escape()`: not HTML, backslashes literal), and `render_svg()`
+parses what Graphviz drew and refuses it unless it holds only drawing elements and links
+to our admin (`checked_svg()`): a second line of defence, should a Graphviz port escape
+differently from the reference implementation.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -33,6 +43,24 @@ logger = logging.getLogger(__name__)
 
 DEPTH = 2
 RENDER_TIMEOUT_SECONDS = 10
+# Longer text is cut (with an ellipsis): boxes stay readable, the page stays light.
+LABEL_CHARS = 60
+TOOLTIP_CHARS = 300
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+# What Graphviz's SVG renderer writes for boxes, arrows, text and links. Anything else
+# (script, foreignObject, animate/set, which can rewrite a link, use, image...) is refused.
+SVG_ELEMENTS = {
+    "svg", "g", "title", "a", "path", "polygon", "polyline", "ellipse", "text",
+    "defs", "linearGradient", "radialGradient", "stop",
+}  # fmt: skip
+# Serialise with the prefixes a browser's HTML parser knows (xlink:href), not ns0:.
+ET.register_namespace("", SVG_NS)
+ET.register_namespace("xlink", XLINK_NS)
+# Control characters are not allowed in XML (and a newline would break a label in two);
+# lone surrogates and U+FFFE/U+FFFF are not characters at all.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -63,6 +91,25 @@ class Neighbourhood:
 
     def _name(self, pk):
         return self.flows[pk].slug if pk in self.flows else "(deleted flow)"
+
+
+def _text(*lines: str, limit: int = LABEL_CHARS) -> str:
+    r"""Our lines as one Graphviz label or tooltip, each shown exactly as typed.
+
+    `graphviz.escape()` marks the string as no HTML-like label (the `graphviz` package then
+    quotes it, escaping double quotes) and doubles backslashes, so "\l", "\N" and a final
+    backslash stay text instead of being Graphviz escape sequences. Graphviz also decodes
+    HTML entities in every label ("&amp;" would show as "&"), so "&" goes in as "&amp;".
+    Line breaks, tabs and other control characters become spaces; the lines are joined by
+    Graphviz's centred line break "\n".
+    """
+    cleaned = []
+    for line in lines:
+        line = " ".join(_UNPRINTABLE.sub(" ", str(line)).split())
+        if len(line) > limit:
+            line = line[: limit - 1].rstrip() + "\u2026"
+        cleaned.append(graphviz.escape(line.replace("&", "&amp;")))
+    return graphviz.nohtml("\\n".join(cleaned))
 
 
 def _option_label(option: MenuOption) -> str:
@@ -127,21 +174,18 @@ def to_dot(graph: Neighbourhood) -> graphviz.Digraph:
     for pk, flow in graph.flows.items():
         attrs = {
             "href": reverse("admin:telephony_callflow_change", args=[pk]),
-            "tooltip": flow.description or flow.name,
+            "tooltip": _text(flow.description or flow.name, limit=TOOLTIP_CHARS),
         }
         if pk == graph.center.pk:
             attrs.update(style="rounded,filled,bold", fillcolor="#ffe8a3")
         if not flow.is_active:
             attrs.update(style="rounded,dashed", color="grey50", fontcolor="grey40")
-        dot.node(
-            f"flow{pk}",
-            f"{flow.name}\n({flow.slug})" + ("" if flow.is_active else "\ninactive"),
-            **attrs,
-        )
+        lines = [flow.name, f"({flow.slug})"] + ([] if flow.is_active else ["inactive"])
+        dot.node(f"flow{pk}", _text(*lines), **attrs)
     for number in graph.numbers:
         dot.node(
             f"number{number.pk}",
-            str(number.number),
+            _text(str(number.number)),
             shape="cds",
             style="filled",
             fillcolor="#dbeafe",
@@ -157,7 +201,7 @@ def to_dot(graph: Neighbourhood) -> graphviz.Digraph:
             target = f"missing{missing}"
             dot.node(target, "deleted flow", color="red", fontcolor="red")
             attrs["color"] = "red"
-        dot.edge(f"flow{edge.source}", target, label=edge.label, **attrs)
+        dot.edge(f"flow{edge.source}", target, label=_text(edge.label), **attrs)
     return dot
 
 
@@ -191,9 +235,31 @@ def render_svg(graph: Neighbourhood, program: str | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError) as error:
         logger.warning("Cannot draw the flow diagram with %s: %s", program, error)
         return None
-    svg = result.stdout.decode("utf-8", "replace")
-    start = svg.find("<svg")
-    if start < 0:
+    return checked_svg(result.stdout.decode("utf-8", "replace"))
+
+
+def checked_svg(document: str) -> str | None:
+    """The <svg> element of Graphviz's output, re-serialised, if it is safe to put in a page.
+
+    Safe: well-formed XML holding only drawing elements (SVG_ELEMENTS), no event handler
+    attributes (on*), and links only to our admin. Re-serialising what was checked drops
+    the XML prolog, doctype and comments, so the page gets exactly what was checked.
+    None (and a warning) otherwise: the admin then shows the graph as a list.
+    """
+    admin_root = reverse("admin:index")
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError as error:
+        logger.warning("The flow diagram is not well-formed SVG: %s", error)
         return None
-    # Drop the XML prolog and comments; keep the picture, sized by its viewBox.
-    return re.sub(r"<!--.*?-->", "", svg[start:], flags=re.S)
+    for element in root.iter():
+        namespace, _, name = element.tag.rpartition("}")
+        if namespace != "{" + SVG_NS or name not in SVG_ELEMENTS:
+            logger.warning("The flow diagram holds a <%s> element; not shown.", name)
+            return None
+        for attribute, value in element.attrib.items():
+            local = attribute.rpartition("}")[2].lower()
+            if local.startswith("on") or (local == "href" and not value.startswith(admin_root)):
+                logger.warning("The flow diagram has %s=%r; not shown.", local, value[:80])
+                return None
+    return ET.tostring(root, encoding="unicode")
