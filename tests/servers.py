@@ -10,7 +10,10 @@
   that never answers (a hung Redis).
 - `SignedClient`: POSTs form bodies signed the way Twilio signs them (twilio's
   `RequestValidator.compute_signature`), with urllib and a timeout; values may be bytes
-  (sent percent-encoded as they are, e.g. invalid UTF-8). Returns a `Response`.
+  (sent percent-encoded as they are, e.g. invalid UTF-8). Returns a `Response` (status,
+  headers, body, elapsed seconds; status None when no HTTP answer came).
+- `AdminSession` and `form_fields()`: the admin as a browser uses it (log in, read a change
+  form with its CSRF token, post it back).
 - Databases: `postgres_available()`, `create_postgres_database()` (from a template that was
   migrated and seeded once), `copy_sqlite()`, `manage()` (manage.py in a subprocess with
   the server's environment), `count_rows()` / `fetch_rows()` (psycopg2 or sqlite3 directly).

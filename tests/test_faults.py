@@ -30,6 +30,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -47,9 +48,9 @@ from tests.servers import (
 
 # Call log rows a SIGKILLed worker may lose, beyond which the kill test fails. The design:
 # "an answered call has its log row (or the README says exactly what a killed worker can
-# lose and how the final status callback restores it)". Raise it only with a README that
-# states the bound (today's README says "the rows of its last 0.1 s", which is a time, not a
-# count; see the report of tests/test_faults.py's author).
+# lose and how the final status callback restores it)". Raise it only along with a README
+# that states the bound as a count. (README "Call log rows" says a killed worker "loses the
+# rows of its last 0.1 s": a time, not a count, which under this test's load was 5-40 rows.)
 KILLED_WORKER_MAY_LOSE = 0
 
 ANSWER_WITHIN = 2.0  # seconds: the spec's bound for every request under a fault
@@ -489,7 +490,7 @@ BAD_VALUES = {
 }
 
 
-def _webhooks(gather_path: str) -> dict[str, tuple[str, callable]]:
+def _webhooks(gather_path: str) -> dict[str, tuple[str, Callable[[], dict]]]:
     """Each webhook URL and a function giving a fresh set of the fields Twilio sends it."""
     return {
         "voice": ("/twilio/voice/", lambda: voice_params(from_=caller())),
