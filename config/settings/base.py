@@ -115,12 +115,13 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # A database that is down or unreachable must cost a webhook seconds, not minutes: give
-    # up connecting after DATABASE_CONNECT_TIMEOUT s (libpq's minimum is 2), and notice a
-    # connection whose packets go unanswered within a second (tcp_user_timeout, in ms).
+    # A database that is down or unreachable must cost a webhook a second, not minutes: give
+    # up connecting after DATABASE_CONNECT_TIMEOUT s, and notice a connection whose packets
+    # go unanswered within a second (tcp_user_timeout, in ms), so a caller the worker cannot
+    # answer from memory hears the polite goodbye well within 2 s.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
-            "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=2),
+            "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=1),
             "tcp_user_timeout": env.int("DATABASE_TCP_USER_TIMEOUT_MS", default=1000),
             "keepalives": 1,
             "keepalives_idle": 5,
@@ -149,14 +150,15 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
         }
     )
 
-# Each worker keeps flows and rendered TwiML in memory (telephony/flows/cache.py) and
-# re-reads the database's FlowsVersion at most this often: a change staff save is live
-# within that many seconds on every worker. While the database is unreachable a worker
-# answers from memory and asks it again every TELEPHONY_CACHE_RETRY_SECONDS.
+# Each worker keeps flows and rendered TwiML in memory (telephony/flows/cache.py); a thread
+# of its own (the watcher) re-reads the database's FlowsVersion this often, so a change
+# staff save is live within that many seconds on every worker. While the database does not
+# answer, a worker answers calls from memory and asks again every ..._RETRY_SECONDS.
 TELEPHONY_CACHE_ENABLED = env.bool("TELEPHONY_CACHE_ENABLED", default=True)
 TELEPHONY_CACHE_MAX_ENTRIES = env.int("TELEPHONY_CACHE_MAX_ENTRIES", default=2000)
 TELEPHONY_CACHE_RECHECK_SECONDS = env.float("TELEPHONY_CACHE_RECHECK_SECONDS", default=1.0)
 TELEPHONY_CACHE_RETRY_SECONDS = env.float("TELEPHONY_CACHE_RETRY_SECONDS", default=5.0)
+TELEPHONY_CACHE_WATCHER = env.bool("TELEPHONY_CACHE_WATCHER", default=True)
 # Inbound call rows: queued per worker and written in batches a moment later (deferred),
 # or inside the voice webhook (immediate). telephony/logs/calls.py says what each costs.
 TELEPHONY_CALL_LOG_WRITES = env("TELEPHONY_CALL_LOG_WRITES", default="deferred")

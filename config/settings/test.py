@@ -25,3 +25,6 @@ DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///:memory:")}
 WHITENOISE_AUTOREFRESH = True  # no collectstatic in tests
 # Rows in the test's own transaction; tests/test_calllog.py runs the deferred writer.
 TELEPHONY_CALL_LOG_WRITES = "immediate"
+# Nor a watcher thread: it could not see the test's rows. Requests read FlowsVersion
+# themselves (tests/test_flow_cache.py runs the watcher; tests/test_faults.py gunicorn).
+TELEPHONY_CACHE_WATCHER = False

@@ -6,19 +6,25 @@ keeps what it loaded or rendered in a small in-process store (bounded, least rec
 used out): plain Python objects, no pickling, no network.
 
 Staying current. Every save or delete that changes a call bumps `FlowsVersion` in the
-same transaction (telephony/signals.py). Each worker re-reads that number at most once
-every TELEPHONY_CACHE_RECHECK_SECONDS (default 1 s) and empties its store when it moved,
-so a change is live within a second on every worker of every machine, and at once in the
+same transaction (telephony/signals.py). Each worker re-reads that number every
+TELEPHONY_CACHE_RECHECK_SECONDS (default 1 s) and empties its store when it moved, so a
+change is live within a second on every worker of every machine, and at once in the
 worker that saved it. Nothing else is shared: no cache server, no notices.
 
-Staying up. When the database cannot be read, the worker keeps serving what it holds
-(stale, but the live flows of a moment ago), logs that once, and asks the database again
-only every TELEPHONY_CACHE_RETRY_SECONDS, so an outage costs at most one connect timeout
-per retry, not one per call. What it does not hold yet it cannot build: `memo()` then
-raises DatabaseUnavailable at once, and the webhook answers with a polite goodbye.
+Staying up. In production the number is read by a thread of the worker's own (the
+*watcher*), never by a request, so a database that is slow, down or hangs without an
+answer cannot hold up a call the worker can answer from memory. While the watcher has
+had no answer for a few seconds (or none yet, in a worker that just started), the
+database counts as away: calls are answered from what the worker holds (stale, but the
+live flows of a moment ago), the outage is logged once, and what the worker does not hold
+it cannot build: `memo()` raises DatabaseUnavailable at once and the webhook answers
+with a polite goodbye. With TELEPHONY_CACHE_WATCHER off (the tests, whose rows live in
+their own transaction), the request reads the number itself, and after a failure asks
+again only every TELEPHONY_CACHE_RETRY_SECONDS.
 """
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -26,7 +32,7 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 from telephony.exceptions import DatabaseUnavailable
 from telephony.models import FlowsVersion
@@ -35,25 +41,26 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _MISSING = object()
+# A worker that just started waits this long for the watcher's first read before it
+# counts the database as away (a caller hears the goodbye within 2 s either way).
+FIRST_READ_SECONDS = 1.0
 
 
 class _Store:
     """This worker's entries, all built under one FlowsVersion number."""
 
     def __init__(self):
-        self.version: int | None = None  # None: nothing read yet (or emptied by a save)
+        self.version: int | None = None  # None: not read yet, or emptied by a save here
         self.entries: OrderedDict[Hashable, object] = OrderedDict()
         self.checked_at = float("-inf")  # time.monotonic() of the last successful read
         self.retry_at = float("-inf")  # while the database is away: when to ask again
-        self.outage = False  # said once per outage in the log
-        self.lock = threading.Lock()  # gthread workers share the store
+        self.outage = False  # the last read failed (said once per outage in the log)
+        self.lock = threading.Lock()  # the watcher and gthread workers share the store
 
     def reset(self, version: int | None = None) -> None:
         with self.lock:
             self.version = version
             self.entries.clear()
-            if version is None:
-                self.checked_at = float("-inf")
 
 
 _store = _Store()
@@ -63,22 +70,20 @@ def enabled() -> bool:
     return settings.TELEPHONY_CACHE_ENABLED
 
 
-def _refresh() -> None:
-    """Re-read FlowsVersion if a second has passed; empty the store when it moved."""
-    now = time.monotonic()
-    if now - _store.checked_at < settings.TELEPHONY_CACHE_RECHECK_SECONDS or now < _store.retry_at:
-        return
+def _read_version() -> bool:
+    """Read FlowsVersion now; empty the store when it moved. False if the database failed."""
     try:
         version = FlowsVersion.current()
     except DatabaseError as error:
         _database_away(error)
-        return
+        return False
+    if version != _store.version:
+        _store.reset(version)
+    _store.checked_at = time.monotonic()
     if _store.outage:
         _store.outage = False
         logger.warning("Database reachable again: flows are read from it again")
-    if version != _store.version:
-        _store.reset(version)
-    _store.checked_at = now
+    return True
 
 
 def _database_away(error: Exception) -> None:
@@ -88,26 +93,88 @@ def _database_away(error: Exception) -> None:
         logger.error(
             "Database unreachable (%s): answering calls from the %d flow(s) and answer(s) "
             "this worker holds, and a polite goodbye where it holds none",
-            str(error).strip() or type(error).__name__,
+            " ".join(str(error).split()) or type(error).__name__,
             len(_store.entries),
         )
+
+
+class _Watcher:
+    """The thread that reads FlowsVersion for this worker process, started on first use."""
+
+    def __init__(self):
+        self.pid: int | None = None
+        self.thread: threading.Thread | None = None
+        self.first_read = threading.Event()
+        self.lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        if self.pid == os.getpid() and self.thread.is_alive():
+            return
+        with self.lock:
+            if self.pid == os.getpid() and self.thread.is_alive():
+                return
+            if self.pid != os.getpid():  # a forked child: the parent's thread is not its own
+                self.first_read = threading.Event()
+            self.pid = os.getpid()
+            self.thread = threading.Thread(target=self._run, name="flows-watcher", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                ok = _read_version()
+            except Exception:  # never let the thread die: log, wait, carry on
+                logger.exception("Flows watcher failed; will retry")
+                ok = False
+            if not ok:
+                connections.close_all()  # this thread's broken connection: a fresh one next
+            self.first_read.set()
+            time.sleep(
+                settings.TELEPHONY_CACHE_RECHECK_SECONDS
+                if ok
+                else settings.TELEPHONY_CACHE_RETRY_SECONDS
+            )
+
+    def database_away(self) -> bool:
+        """No answer from the database for a while: the last read failed, or is overdue
+        (the watcher waits on a database that does not answer)."""
+        overdue = 2 * settings.TELEPHONY_CACHE_RECHECK_SECONDS + 1.0
+        return _store.outage or time.monotonic() - _store.checked_at > overdue
+
+
+_watcher = _Watcher()
+
+
+def _refresh() -> bool:
+    """Bring the store up to date as far as the database allows; False when it is away."""
+    if settings.TELEPHONY_CACHE_WATCHER:
+        _watcher.ensure_running()
+        if _store.checked_at == float("-inf"):  # a worker that just started
+            _watcher.first_read.wait(FIRST_READ_SECONDS)
+        return not _watcher.database_away()
+    now = time.monotonic()
+    if now - _store.checked_at < settings.TELEPHONY_CACHE_RECHECK_SECONDS and not _store.outage:
+        return True
+    if now < _store.retry_at:
+        return False
+    return _read_version()
 
 
 def memo(key: Hashable, build: Callable[[], T]) -> T:
     """`build()`'s result for `key`, reused until staff next change anything that renders.
 
     Raises DatabaseUnavailable, without trying, when it is not held and the database
-    was unreachable a moment ago."""
+    is away."""
     if not enabled():
         return build()
-    _refresh()
+    reachable = _refresh()
     with _store.lock:
         value = _store.entries.get(key, _MISSING)
         if value is not _MISSING:
             _store.entries.move_to_end(key)
             return value
         version = _store.version
-    if _store.outage:
+    if not reachable:
         raise DatabaseUnavailable("The database is unreachable and this is not cached.")
     try:
         value = build()
@@ -118,10 +185,10 @@ def memo(key: Hashable, build: Callable[[], T]) -> T:
     return value
 
 
-def remember(key: Hashable, value: object, *, version: int | None = _MISSING) -> None:
+def remember(key: Hashable, value: object, *, version: object = _MISSING) -> None:
     """Store `value` as if `memo(key, ...)` had built it (a loader that found two things).
 
-    Only under the version it was built for: a save meanwhile empties the store, and an
+    Only under the version it was built for: a change meanwhile empties the store, and an
     entry built from the rows before it must not come back."""
     if not enabled():
         return
@@ -136,7 +203,8 @@ def remember(key: Hashable, value: object, *, version: int | None = _MISSING) ->
 def clear() -> None:
     """Forget everything this worker holds, and any outage it noticed (tests, commands)."""
     _store.reset(None)
-    _store.retry_at, _store.outage = float("-inf"), False
+    _store.checked_at = _store.retry_at = float("-inf")
+    _store.outage = False
 
 
 def invalidate() -> None:
@@ -146,4 +214,6 @@ def invalidate() -> None:
     The bump is part of the caller's transaction, so other workers see it when (and only
     if) the change commits."""
     _store.reset(None)
+    if not settings.TELEPHONY_CACHE_WATCHER:
+        _store.checked_at = float("-inf")  # read the new number on the next request
     FlowsVersion.bump()
