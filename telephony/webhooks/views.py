@@ -264,7 +264,8 @@ class SmsStepWebhook(StepOutcomeView):
             logger.info("Simulated call: Sms step %s of %s not sent", step.pk, loaded.slug)
             return twiml.render_steps(response, loaded, loaded.steps_after(step))
         try:
-            services.send_step_sms(
+            # Records and queues the text; a task worker sends it (telephony/sending/tasks.py).
+            services.queue_step_sms(
                 step=step,
                 call_sid=post.get("CallSid", ""),
                 caller=caller,
