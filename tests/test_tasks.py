@@ -267,6 +267,18 @@ def test_staff_see_waiting_messages_and_failed_tasks(demo, twilio, fake_twilio, 
     assert detail.status_code == 200 and b"CannotReceiveSms" in detail.content
 
 
+def test_staff_with_the_view_permission_see_task_results(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(staff)
+    url = "/admin/django_tasks_database/dbtaskresult/"
+    assert client.get(url).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename="view_dbtaskresult"))
+    page = client.get(url, {"status__exact": "READY"})
+    assert page.status_code == 200 and b"0 Task Results" in page.content
+
+
 # --- RQ: the same task through django_tasks_rq and a real RQ worker ------------------------------
 
 
