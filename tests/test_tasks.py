@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 from django_tasks_db.management.commands.db_worker import Worker
@@ -18,7 +19,7 @@ from django_tasks_db.models import DBTaskResult
 
 from telephony.logs import statuses
 from telephony.models import MessageLog, OptOut, Step
-from telephony.sending import tasks
+from telephony.sending import services, tasks
 from telephony.webhooks.signatures import SIMULATION_PARAM
 from telephony.webhooks.views import SmsStepWebhook
 from tests.conftest import parse_twiml, run_tasks, verbs
@@ -220,6 +221,31 @@ def test_two_workers_racing_one_row_send_it_once(demo, twilio, fake_twilio):
     assert log.status == "queued"
     outcomes = sorted(r.return_value["status"] for r in task_results())
     assert outcomes == ["queued", "skipped"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrency needs PostgreSQL")
+def test_eight_workers_claiming_one_row_at_once_send_it_once(demo, twilio, fake_twilio):
+    from django.db import connections
+
+    sms_step(twilio)
+    log = MessageLog.objects.get()
+    barrier = threading.Barrier(8)
+    sent = []
+
+    def deliver():
+        try:
+            barrier.wait()
+            sent.append(services.deliver_pending_sms(message_id=log.pk))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(message_posts(fake_twilio)) == 1
+    assert sum(row is not None for row in sent) == 1
 
 
 def test_a_killed_worker_leaves_the_row_claimed_and_it_is_never_resent(demo, twilio, fake_twilio):
