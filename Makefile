@@ -18,11 +18,12 @@ install: $(BIN)/.installed
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
-## make run: SQLite, console backend, demo data, admin/admin (local only), on 127.0.0.1:8000
+## make run: SQLite, console backend, demo data, admin/admin (local only), on 127.0.0.1:8000,
+## and a task worker beside the server (Ctrl-C stops both; if one dies, so does the other)
 run: migrate
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py ensure_local_admin
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py run_local $(HOST):$(PORT)
 
 ## make test: the whole suite (DATABASE_URL picks the database; SQLite in memory by default)
 test: install

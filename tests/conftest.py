@@ -1,5 +1,6 @@
-"""Shared fixtures: signed webhook requests, TwiML parsing, the demo data."""
+"""Shared fixtures: signed webhook requests, TwiML parsing, the demo data, task workers."""
 
+import signal
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -38,6 +39,20 @@ class SignedClient:
         params = dict(params or {})
         signature = self.signature(path, params, token=token, url=url)
         return self.client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature, **extra)
+
+
+def run_tasks() -> None:
+    """`manage.py db_worker --batch`, in this process: run every task that is ready, then
+    return. Needs a transactional test (`django_db(transaction=True)`): the worker works in
+    transactions of its own, as in production, and closes connections it finds in one."""
+    # The worker installs its own SIGINT/SIGTERM handlers; give pytest its own back.
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+    handlers = {sig: signal.getsignal(sig) for sig in signals}
+    try:
+        call_command("db_worker", batch=True, startup_delay=False, interval=0, verbosity=0)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(autouse=True)

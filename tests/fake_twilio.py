@@ -7,8 +7,8 @@ auth like Twilio (20003 otherwise). The real `twilio` client talks to it over HT
 tests exercise the client's own URL building, form encoding and error parsing.
 
 Tests script failures with `fail_next()` (an error status and code, optionally a delay to
-provoke client timeouts) and assert on `received`: every request's method, path, form
-fields and credentials.
+provoke client timeouts), hold a request until they let it go with `hold_next()`, and
+assert on `received`: every request's method, path, form fields and credentials.
 """
 
 import base64
@@ -45,6 +45,20 @@ class Planned:
     body: dict | None
     delay: float = 0.0
     path_contains: str = ""
+    hold: "Hold | None" = None
+
+
+@dataclass
+class Hold:
+    """A request held by the fake: `arrived` is set when it comes in; it is answered once
+    `release()` is called (or after `timeout` seconds, so a failing test cannot hang)."""
+
+    timeout: float = 10.0
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self):
+        self.released.set()
 
 
 @dataclass
@@ -111,6 +125,12 @@ class FakeTwilio:
         """The next matching request is answered normally, but only after `seconds`."""
         self.planned.append(Planned(0, None, seconds, path_contains))
 
+    def hold_next(self, *, path_contains: str = "") -> Hold:
+        """The next matching request waits until the returned Hold is released."""
+        hold = Hold()
+        self.planned.append(Planned(0, None, 0.0, path_contains, hold))
+        return hold
+
     def add_number(
         self, number: str, *, sid=None, friendly_name="", voice=True, sms=True, mms=False
     ):
@@ -168,6 +188,9 @@ class FakeTwilio:
                 self.planned.remove(plan)
         if plan is not None and plan.delay:
             time.sleep(plan.delay)
+        if plan is not None and plan.hold is not None:
+            plan.hold.arrived.set()
+            plan.hold.released.wait(plan.hold.timeout)
         if plan is not None and plan.status:
             status, body = plan.status, plan.body
         elif received.auth != (self.account_sid, self.auth_token):

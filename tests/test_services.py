@@ -1,4 +1,4 @@
-"""services.send_sms / make_call / send_step_sms: validation, logging, outcomes."""
+"""services.send_sms / make_call / queue_step_sms: validation, logging, outcomes."""
 
 import pytest
 
@@ -300,17 +300,28 @@ def test_make_call_records_unexpected_errors(ours, settings):
     assert CallLog.objects.get().status == "failed"
 
 
-# --- send_step_sms (a flow's Sms step) -------------------------------------------------------------
+# --- queue_step_sms and deliver_pending_sms (a flow's Sms step, sent by a task) ---------------------
 
 
-def test_a_step_is_texted_once_per_call(ours, flow, outbox):
+def test_a_step_is_queued_once_per_call(ours, flow, outbox, django_capture_on_commit_callbacks):
     step = Step.objects.create(flow=flow, position=1, verb="sms", text="Our address")
-    first = services.send_step_sms(step=step, call_sid="CA1", caller=CALLER, our_number=OURS)
-    again = services.send_step_sms(step=step, call_sid="CA1", caller=CALLER, our_number=OURS)
-    other_call = services.send_step_sms(step=step, call_sid="CA2", caller=CALLER, our_number=OURS)
-    assert first is not None and again is None and other_call is not None
-    assert [m.body for m in outbox] == ["Our address", "Our address"]
-    assert MessageLog.objects.filter(step=step).count() == 2
+    with django_capture_on_commit_callbacks() as enqueues:
+        first = services.queue_step_sms(step=step, call_sid="CA1", caller=CALLER, our_number=OURS)
+        again = services.queue_step_sms(step=step, call_sid="CA1", caller=CALLER, our_number=OURS)
+        other = services.queue_step_sms(step=step, call_sid="CA2", caller=CALLER, our_number=OURS)
+    assert first is not None and again is None and other is not None
+    assert len(enqueues) == 2  # one task per queued row, run once the row is committed
+    assert outbox == []  # nothing is sent here: a task worker sends
+    assert set(MessageLog.objects.values_list("status", flat=True)) == {statuses.PENDING}
+
+
+def test_a_pending_message_is_delivered_once(ours, flow, outbox):
+    step = Step.objects.create(flow=flow, position=1, verb="sms", text="Our address")
+    log = services.queue_step_sms(step=step, call_sid="CA1", caller=CALLER, our_number=OURS)
+    sent = services.deliver_pending_sms(message_id=log.pk)
+    assert sent.pk == log.pk and sent.status == "queued" and sent.sid.startswith("SM")
+    assert services.deliver_pending_sms(message_id=log.pk) is None  # not pending any more
+    assert [m.body for m in outbox] == ["Our address"]
 
 
 def test_a_step_sent_on_a_voice_only_number_uses_the_default_sender(ours, flow, outbox):
@@ -318,7 +329,10 @@ def test_a_step_sent_on_a_voice_only_number_uses_the_default_sender(ours, flow, 
     step = Step.objects.create(
         flow=flow, position=1, verb="sms", text="Hi", url="https://x.example/a.png"
     )
-    services.send_step_sms(step=step, call_sid="CA1", caller=CALLER, our_number="+14155550199")
+    log = services.queue_step_sms(
+        step=step, call_sid="CA1", caller=CALLER, our_number="+14155550199"
+    )
+    services.deliver_pending_sms(message_id=log.pk)
     assert outbox[0].from_ == OURS and outbox[0].media_urls == ("https://x.example/a.png",)
 
 

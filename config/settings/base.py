@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -31,6 +32,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "phonenumber_field",
+    "django_tasks",
+    "django_tasks_db",  # always installed, so `migrate` creates its table whichever backend runs
     "telephony",
 ]
 
@@ -221,6 +224,34 @@ TELEPHONY_RETRY_MAX_DELAY = env.float("TELEPHONY_RETRY_MAX_DELAY", default=8.0)
 TELEPHONY_RETRY_MAX_SECONDS = env.float("TELEPHONY_RETRY_MAX_SECONDS", default=20.0)
 # Another base URL for api.twilio.com (a local fake Twilio in tests, or an API proxy).
 TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL", default="")
+
+# --- Background tasks (README, "Background tasks") -------------------------------------------
+# Django's Tasks API (the django-tasks backport). TASKS_BACKEND=database (default): tasks are
+# rows in DATABASES["default"], run by `manage.py db_worker`. TASKS_BACKEND=rq: tasks live in
+# Redis (REDIS_URL), run by `manage.py rqworker --job-class django_tasks_rq.Job
+# --with-scheduler` on as many machines as you like.
+TASKS_BACKEND = env("TASKS_BACKEND", default="database")
+if TASKS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+elif TASKS_BACKEND == "rq":
+    if not env("REDIS_URL", default="").strip():
+        raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL (redis://host:6379/0).")
+    INSTALLED_APPS += ["django_rq"]
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    # Short socket timeouts (redis-py reads them from the URL): a web worker enqueueing an
+    # in-call text must not hang on a dead Redis. RQ's workers raise the read timeout above
+    # their blocking pop themselves.
+    _redis_url = env("REDIS_URL").strip()
+    _timeouts = "socket_connect_timeout=0.5&socket_timeout=1"
+    _redis_url += f"{'&' if '?' in _redis_url else '?'}{_timeouts}"
+    RQ_QUEUES = {"default": {"URL": _redis_url, "DEFAULT_TIMEOUT": 300}}
+else:
+    raise ImproperlyConfigured(f"TASKS_BACKEND must be database or rq, not {TASKS_BACKEND!r}.")
+# Our retries of a send Twilio answered with 429/5xx (after the twilio backend's own quick
+# retries ran out): attempts in all, and the first wait in seconds (doubling, with jitter).
+TELEPHONY_TASK_RETRY_ATTEMPTS = env.int("TELEPHONY_TASK_RETRY_ATTEMPTS", default=5)
+TELEPHONY_TASK_RETRY_DELAY = env.float("TELEPHONY_TASK_RETRY_DELAY", default=30.0)
+TELEPHONY_TASK_RETRY_MAX_DELAY = env.float("TELEPHONY_TASK_RETRY_MAX_DELAY", default=600.0)
 
 LOGGING = {
     "version": 1,

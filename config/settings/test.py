@@ -23,6 +23,11 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1", "switchboard.example.co
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///:memory:")}
 WHITENOISE_AUTOREFRESH = True  # no collectstatic in tests
+# Tasks are rows in the test database; a test that needs one to run runs a real worker
+# (tests/test_tasks.py: `db_worker --batch` in-process). Retries wait fractions of a second.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+TELEPHONY_TASK_RETRY_DELAY = 0.2
+TELEPHONY_TASK_RETRY_MAX_DELAY = 0.4
 # Rows in the test's own transaction; tests/test_calllog.py runs the deferred writer.
 TELEPHONY_CALL_LOG_WRITES = "immediate"
 # Nor a watcher thread: it could not see the test's rows. Requests read FlowsVersion

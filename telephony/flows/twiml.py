@@ -181,8 +181,8 @@ def _hangup(response, step: Step, loaded: LoadedFlow):
 
 def _sms(response, step: Step, loaded: LoadedFlow):
     # <Sms> is deprecated in voice TwiML. Twilio is sent to the step's webhook, which
-    # texts the caller (through services.send_step_sms) and answers with the steps after
-    # it, so the message goes out exactly when the call reaches this step.
+    # queues a text to the caller (services.queue_step_sms) and answers with the steps
+    # after it, so the message is queued exactly when the call reaches this step.
     response.redirect(links.step_url("sms_step", loaded.slug, step.pk), method="POST")
 
 

@@ -5,21 +5,31 @@ E.164, check the sender is ours, enforce Twilio's limits, record the attempt *be
 the backend is called (so nothing sent is ever missing from the log, even if the process
 dies mid-request), then record the outcome: Twilio's SID and status, or its error code
 and message. Errors are raised as telephony.exceptions, after they are recorded.
+
+A flow's Sms step must not keep a caller waiting on Twilio: `queue_step_sms()` validates
+and records the message, and a task (telephony/sending/tasks.py) sends it later through
+`deliver_pending_sms()`, which claims the row so that it is sent at most once.
 """
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from telephony.exceptions import (
     RecipientOptedOut,
     TelephonyConfigurationError,
+    TelephonyError,
+    TelephonySendError,
     TelephonyValidationError,
+    TwilioTimeout,
+    TwilioUnavailable,
 )
 from telephony.flows import links
 from telephony.logs import statuses
@@ -148,6 +158,26 @@ def _record_failure(log, exc: Exception) -> None:
     logger.warning("%s to %s failed: %s", type(log).__name__, log.to_number, log.error_message)
 
 
+def _record_unknown_outcome(log: MessageLog, exc: Exception) -> None:
+    """Twilio never answered a send: it may have sent it. Status "unknown", never resent."""
+    log.status = statuses.UNKNOWN
+    log.error_code = getattr(exc, "code", None)
+    log.error_message = f"Outcome unknown: check the Twilio console. {exc}"
+    log.full_clean(validate_unique=False, validate_constraints=False)
+    log.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+    logger.error("Message %s to %s: outcome unknown: %s", log.pk, log.to_number, exc)
+
+
+def _release_for_retry(log: MessageLog, exc: Exception) -> None:
+    """Twilio was busy or unreachable and did not send it: pending again, for a later try."""
+    log.status = statuses.PENDING
+    log.error_code = getattr(exc, "code", None)
+    log.error_message = f"Waiting to retry: {exc}"
+    log.full_clean(validate_unique=False, validate_constraints=False)
+    log.save(update_fields=["status", "error_code", "error_message", "updated_at"])
+    logger.warning("Message %s to %s: will retry: %s", log.pk, log.to_number, exc)
+
+
 def _record_sent(log, sent: Sent, ranks: dict[str, int]):
     """Store Twilio's SID and status on the attempt row and return the row to keep.
 
@@ -224,12 +254,15 @@ def _pending_sms_log(*, sender: str, to: str, body: str, media, **extra) -> Mess
     )
 
 
-def send_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) -> MessageLog | None:
-    """Text the caller the message of a flow's Sms step, once per call.
+def queue_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) -> MessageLog | None:
+    """Queue the message of a flow's Sms step for the caller, once per call; never waits
+    for Twilio (the webhook answers at once, a task worker sends it).
 
-    Returns the log row, or None when this call already got this step's message (a
-    retried webhook, or the caller looping through the menu). The From is the number
-    the call is on when it can send SMS, otherwise the default sender.
+    Validates as send_sms() does (raising the same errors, so the caller can be told),
+    records the pending row, and enqueues `tasks.deliver_sms` with its id once the row is
+    committed. Returns the row, or None when this call already has this step's message (a
+    retried webhook, or the caller looping through the menu): nothing is queued then.
+    The From is the number the call is on when it can send SMS, otherwise the default sender.
     """
     to = to_e164(caller)
     body = step.text
@@ -238,7 +271,6 @@ def send_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) ->
     usable = PhoneNumber.objects.filter(number=our_number, sms_capable=True).exists()
     sender = _sms_sender(our_number if usable else None)
     _check_not_opted_out(to, sender)
-    backend = get_backend()
     log = _pending_sms_log(
         sender=sender, to=to, body=body, media=media, call_sid=call_sid, step=step
     )
@@ -247,12 +279,69 @@ def send_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) ->
         with transaction.atomic():
             log.save()
     except IntegrityError:
-        logger.info("Sms step %s already sent for call %s; not sending again", step.pk, call_sid)
+        logger.info("Sms step %s already queued for call %s; not again", step.pk, call_sid)
         return None
-    return _deliver_sms(backend, log)
+    # After commit: a worker (on another machine, with RQ) must find the row it is given.
+    # Outside a transaction, as in a webhook, this runs at once.
+    transaction.on_commit(partial(_enqueue_delivery, log))
+    return log
 
 
-def _deliver_sms(backend, log: MessageLog) -> MessageLog:
+def _enqueue_delivery(log: MessageLog) -> None:
+    from telephony.sending import tasks  # not at the top: tasks imports this module
+
+    try:
+        tasks.deliver_sms.enqueue(message_id=log.pk)
+    except Exception as exc:  # the task backend is away (Redis down, say)
+        error = TelephonySendError(
+            f"Could not queue the message for sending ({type(exc).__name__}: {exc})."
+        )
+        _record_failure(log, error)
+        raise error from exc
+
+
+def deliver_pending_sms(*, message_id: int, retry_later: bool = False) -> MessageLog | None:
+    """Send the recorded outbound message `message_id` (status pending) and record what
+    Twilio answered: the body of the `tasks.deliver_sms` task.
+
+    The row is claimed first with one conditional UPDATE (pending -> submitting), so of two
+    workers, or a task run twice, exactly one sends; None means the row was not pending
+    (sent, failed, or being sent by another worker) and nothing was sent.
+
+    Raises what the backend raised, after recording it: TwilioTimeout as status "unknown"
+    (Twilio may have sent it; never resent), TwilioUnavailable as pending again when
+    `retry_later` (a later attempt may send it) or else failed, anything else as failed.
+    """
+    claimed = MessageLog.objects.filter(pk=message_id, status=statuses.PENDING).update(
+        status=statuses.SUBMITTING, updated_at=timezone.now()
+    )
+    if not claimed:
+        logger.info("Message %s is not pending; not sending it", message_id)
+        return None
+    log = MessageLog.objects.get(pk=message_id)
+    try:
+        # Checked again here: the caller may have texted STOP while the message waited.
+        _check_not_opted_out(log.to_number, log.from_number)
+        backend = get_backend()
+    except TelephonyError as exc:
+        _record_failure(log, exc)
+        raise
+    return _deliver_sms(backend, log, retry_later=retry_later)
+
+
+def fail_pending_sms(*, message_id: int, error: Exception) -> None:
+    """Record the pending message `message_id` as failed: no task will send it (its retry
+    could not be queued). A row another worker has claimed meanwhile is left alone."""
+    MessageLog.objects.filter(pk=message_id, status=statuses.PENDING).update(
+        status=statuses.FAILED,
+        error_message=f"Could not queue a retry ({type(error).__name__}: {error}).",
+        updated_at=timezone.now(),
+    )
+
+
+def _deliver_sms(backend, log: MessageLog, *, retry_later: bool | None = None) -> MessageLog:
+    """Send `log` through `backend`. `retry_later` None: as send_sms() always has, every
+    error is recorded as failed; True/False: a task's attempt (deliver_pending_sms())."""
     message = OutboundSms(
         to=log.to_number,
         from_=log.from_number,
@@ -262,6 +351,18 @@ def _deliver_sms(backend, log: MessageLog) -> MessageLog:
     )
     try:
         sent = backend.send_sms(message)
+    except TwilioTimeout as exc:
+        if retry_later is None:
+            _record_failure(log, exc)
+        else:
+            _record_unknown_outcome(log, exc)
+        raise
+    except TwilioUnavailable as exc:
+        if retry_later:
+            _release_for_retry(log, exc)
+        else:
+            _record_failure(log, exc)
+        raise
     except Exception as exc:
         _record_failure(log, exc)
         if isinstance(exc, RecipientOptedOut) and exc.code == 21610:

@@ -142,11 +142,12 @@ class WaitMusicWebhook(StepOutcomeView):
 
 
 class SmsStepWebhook(StepOutcomeView):
-    """The call reached a Sms step: text the caller, then run the steps after it.
+    """The call reached a Sms step: queue a text to the caller, then run the steps after it.
 
     The caller is `From` on an inbound call and `To` on an outbound one (`Direction`).
-    A message that cannot be sent (opted out, no SMS-capable number, Twilio refused) is
-    logged and the caller told so; the call goes on either way.
+    No Twilio request is made here: a task worker sends the text. A text that cannot even
+    be queued (the caller opted out or withheld their number, no SMS-capable number, the
+    task queue is down) is logged and the caller told so; the call goes on either way.
     """
 
     NOT_SENT = "Sorry, we could not send you a text message."
@@ -164,7 +165,8 @@ class SmsStepWebhook(StepOutcomeView):
             logger.info("Simulated call: Sms step %s of %s not sent", step.pk, loaded.slug)
             return twiml.render_steps(response, loaded, loaded.steps_after(step))
         try:
-            services.send_step_sms(
+            # Records and queues the text; a task worker sends it (telephony/sending/tasks.py).
+            services.queue_step_sms(
                 step=step,
                 call_sid=param(request, "CallSid", 34),
                 caller=caller,
