@@ -30,8 +30,8 @@ test: install
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings.test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## make bench: webhook req/s and p50/p99 against a bare Django view, under gunicorn as in
-## production, on SQLite and PostgreSQL (installs wrk if missing; README, "Benchmark")
+## make bench: webhook req/s and p50/p99 against a peer view on the same stack, under
+## gunicorn as in production, on SQLite and PostgreSQL (installs wrk if missing; bench/README.md)
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -2,12 +2,14 @@
 
 Run by bench/run.py with the benchmark's settings and DATABASE_URL:
 
-    python bench/data.py seed            # the bench number, its 10-step menu, two targets
+    python bench/data.py seed            # the demo; the bench number and its 10-step menu
     python bench/data.py seed --bulk     # plus 10,000 numbers and 1,000 flows of 50 steps
     python bench/data.py report FILE     # how the SIDs the soak sent (JSON FILE) were logged
 
 Each prints one JSON line for run.py. Bulk rows go in with bulk_create (no signals), so
-the flow cache is invalidated at the end.
+the flow cache is invalidated at the end. The demo (telephony/fixtures/demo.json) is what
+the peer view of bench/peer.py builds in code, so it is loaded first: its Gather's primary
+key is then the one the peer names.
 """
 
 import argparse
@@ -23,12 +25,14 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from telephony.flows import cache as flowcache  # noqa: E402
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Step  # noqa: E402
 
 BENCH_NUMBER = "+15005550100"
+DEMO_NUMBER = "+15005550006"
 BULK_FLOWS = 1000
 BULK_STEPS = 50
 BULK_NUMBERS = 10_000
@@ -69,6 +73,12 @@ def make_flow(slug, steps):
         Step(flow=flow, position=i, **fields) for i, fields in enumerate(steps, start=1)
     )
     return flow
+
+
+def seed_demo():
+    # Once: `seed --bulk` runs on the database `seed` filled, and keeps what is there.
+    if not CallFlow.objects.filter(slug="main-menu").exists():
+        call_command("loaddata", "demo", verbosity=0)
 
 
 @transaction.atomic
@@ -149,16 +159,22 @@ def main():
     args = parser.parse_args()
     if args.command == "report":
         return report(args.file)
+    seed_demo()
     seed_bench()
     if args.bulk:
         seed_bulk()
     flowcache.invalidate()
     gather = Step.objects.get(flow__slug="bench-menu", verb="gather")
+    demo_gather = Step.objects.get(flow__slug="main-menu", verb="gather")
     print(
         json.dumps(
             {
                 "number": BENCH_NUMBER,
                 "gather_path": f"/twilio/voice/flows/bench-menu/steps/{gather.pk}/gather/",
+                "demo_number": DEMO_NUMBER,
+                "demo_gather_path": (
+                    f"/twilio/voice/flows/main-menu/steps/{demo_gather.pk}/gather/"
+                ),
                 "flows": CallFlow.objects.count(),
                 "steps": Step.objects.count(),
                 "numbers": PhoneNumber.objects.count(),

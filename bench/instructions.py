@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/instructions.py                # baseline, voice, gather on SQLite
     .venv/bin/python bench/instructions.py --db postgres --kinds voice
+    .venv/bin/python bench/instructions.py --kinds peer,voice,gather --menu bench
 
 Unlike req/s, an instruction count does not depend on what else the machine is doing, so
 two versions of the code (or two settings) can be compared on a shared machine. For each
@@ -9,6 +10,7 @@ endpoint it starts gunicorn as bench/run.py does (production settings, one sync 
 under callgrind with GUNICORN_MAX_REQUESTS=N, sends N requests one at a time, and reads
 the worker's total when it exits; once with N1 and once with N2 requests, so start-up and
 shut-down cancel out: (total(N2) - total(N1)) / (N2 - N1) is what one request costs.
+The kinds are bench/run.py's: baseline, trivial, peer, voice, gather.
 
 Requests go one at a time, so each voice call is written in a batch of its own: under load
 the call log writer's batches hold hundreds of rows and a row costs less than here.
@@ -99,6 +101,7 @@ def main() -> int:
     parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/sb_bench")
     parser.add_argument("--kinds", default="baseline,voice,gather")
     parser.add_argument("--requests", default="50,250", help="N1,N2")
+    parser.add_argument("--menu", choices=("demo", "bench"), default="demo", help="as run.py's")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("valgrind is needed: apt-get install valgrind")
@@ -116,7 +119,7 @@ def main() -> int:
     base = env["TELEPHONY_PUBLIC_URL"]
     per_request = {}
     for kind in args.kinds.split(","):
-        pool = pools_for_a_round(base, info, 0.1)[kind]  # fresh SIDs: every call is new
+        pool = pools_for_a_round(base, info, 0.1, args.menu)[kind]  # fresh SIDs: every call is new
         lines = [line.rstrip("\n").split("\t") for line in pool.open()]
         totals = [worker_total(env, (lines * n2)[:n], out) for n in (n1, n2)]
         per_request[kind] = (totals[1] - totals[0]) / (n2 - n1)

@@ -1,21 +1,29 @@
 """Benchmark and soak of Twilio's webhooks under gunicorn, set up as in production.
 
-    make bench                 # both databases: throughput, p50/p99, webhook/baseline ratio
+    make bench                 # both databases: req/s, p50/p99, ratios, PASS/FAIL per target
     make soak                  # 60 s at 64 connections mixing voice, Gather, SMS, status
     .venv/bin/python bench/run.py --help
 
-For each database (SQLite file, PostgreSQL database `sb_bench` on 127.0.0.1) it migrates
-and seeds a fresh database, starts gunicorn with config/gunicorn.conf.py and the
-production settings (2 workers, DEBUG off, JSON webhook logs), and drives it over
-loopback with wrk (bench/pool.lua): signed POST /twilio/voice/ for a number whose flow
-has 10 steps, a signed Gather round trip (Digits=1, which renders the target flow), and
-GET /healthz - Django answering a fixed string - as the baseline. (The baseline runs
-through every middleware of the site; the webhooks through their own short stack,
-telephony/wsgi.py, as in production.) Every signed request carries its own CallSid, like
-real calls. The three are measured in interleaved rounds, each round in another order;
-the ratio printed is the median of the rounds' own ratios, so a burst of other work on a
+For each database (SQLite file, PostgreSQL database `sb_bench` on 127.0.0.1, or
+BENCH_DATABASE_URL) it migrates and seeds a fresh database (bench/data.py), starts gunicorn
+with config/gunicorn.conf.py and the production settings plus the peer views' URLconf
+(bench/settings.py: 2 workers, DEBUG off, JSON webhook logs), and drives it over loopback
+with wrk (bench/pool.lua). Five kinds of request, each signed one with its own CallSid:
+
+    voice     POST /twilio/voice/ for the demo number (its main menu; --menu bench: the
+              10-step menu the figures up to 2026-11-30 used)
+    gather    the Gather round trip: Digits=1 to the menu's Gather, rendering the option's flow
+    peer      POST /twilio/bench/peer/ (bench/peer.py): RequestValidator + the same menu
+              built with VoiceResponse on every request, no database
+    trivial   GET /twilio/bench/trivial/: a fixed string
+    baseline  GET /healthz: a fixed string through every middleware of the site
+
+The first four go through the webhooks' light handler (telephony/webhooks/handler.py), as
+in production. They are measured in interleaved rounds, each round in another order; each
+ratio printed is the median of the rounds' own ratios, so a burst of other work on a
 shared machine skews one round, not the result. Then it seeds 10,000 numbers and 1,000
-flows of 50 steps and measures again.
+flows of 50 steps and measures again. It ends with PASS/FAIL for each of TARGETS, and
+exits with status 1 when any fails. bench/README.md has the targets and the history.
 
 Everything it starts stops by itself: wrk runs for fixed durations, and the servers are
 killed at exit (also on Ctrl-C). Only 127.0.0.1 is ever targeted.
@@ -37,6 +45,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -45,7 +54,10 @@ LUA = ROOT / "bench" / "pool.lua"
 AUTH_TOKEN = "bench-auth-token"
 ACCOUNT_SID = "AC" + "b" * 32
 CALLER = "+1415{:07d}"  # each call from its own caller, derived from its CallSid
-TARGETS = {"webhook p99 ms": 50.0, "webhook/baseline": 0.8}
+# voice/peer and gather/peer: medians of the rounds' ratios, at least; p99 of the voice and
+# Gather webhooks at --connections (16), under; flatness: how far those two ratios may
+# move with the large data set (ratios rather than req/s, which move with the machine).
+TARGETS = {"voice/peer": 1.0, "gather/peer": 1.0, "p99 ms": 50.0, "flatness": 0.10}
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sb_bench")
 
 sys.path.insert(0, str(ROOT))
@@ -86,7 +98,7 @@ class Server:
                 with urllib.request.urlopen(base + "/healthz", timeout=1) as response:
                     if response.read() == b"ok":
                         return self
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset, or a worker still booting past the timeout
                 time.sleep(0.2)
         self.stop()
         sys.exit(f"gunicorn did not answer /healthz within 30 s; see {self.log}")
@@ -172,7 +184,8 @@ def server_env(database_url: str, port: int, extra: dict) -> dict:
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            # Production's settings; only ROOT_URLCONF adds the peer views (bench/peer.py).
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "ALLOWED_HOSTS": "127.0.0.1",
@@ -313,13 +326,46 @@ def ensure_wrk() -> None:
 # --- the benchmark -------------------------------------------------------------------------
 
 
-def pools_for_a_round(base: str, info: dict, seconds: float) -> dict[str, Path]:
+PEER_PATH = "/twilio/bench/peer/"
+TRIVIAL_PATH = "/twilio/bench/trivial/"
+# In the order of the table. "baseline" is /healthz through the site's whole stack; the
+# others go through the webhooks' light handler (paths under /twilio/).
+KINDS = ("baseline", "trivial", "peer", "voice", "gather")
+# name: (numerator, denominator), each the median of the rounds' own ratios.
+RATIOS = {
+    "voice/peer": ("voice", "peer"),
+    "gather/peer": ("gather", "peer"),
+    "voice/trivial": ("voice", "trivial"),
+    "voice/baseline": ("voice", "baseline"),  # the bar up to 2026-11-30, for the history
+    "gather/baseline": ("gather", "baseline"),
+}
+WEBHOOKS = ("voice", "gather")
+
+
+def menu_under_test(info: dict, menu: str) -> tuple[str, str]:
+    """The number called and its Gather's action path: the demo's (what the peer builds)
+    or the 10-step bench menu's (the figures up to 2026-11-30)."""
+    if menu == "demo":
+        return info["demo_number"], info["demo_gather_path"]
+    return info["number"], info["gather_path"]
+
+
+def pools_for_a_round(base: str, info: dict, seconds: float, menu: str = "demo") -> dict[str, Path]:
     """Fresh CallSids for every round: each voice request is a new call, as in life."""
     run = secrets.token_hex(4)
     size = int(seconds * 6000) + 1000  # more than wrk can send in `seconds`
-    number, gather = info["number"], info["gather_path"]
+    number, gather = menu_under_test(info, menu)
     return {
         "baseline": write_pool(WORK / "pool-healthz.txt", ["GET\t/healthz\t\t\n"]),
+        "trivial": write_pool(WORK / "pool-trivial.txt", [f"GET\t{TRIVIAL_PATH}\t\t\n"]),
+        # The peer gets the voice webhook's very bodies: same fields, same signature work.
+        "peer": write_pool(
+            WORK / "pool-peer.txt",
+            (
+                signed_line(base, PEER_PATH, voice_params(sid("CA", run, i), number))
+                for i in range(size)
+            ),
+        ),
         "voice": write_pool(
             WORK / "pool-voice.txt",
             (
@@ -337,16 +383,44 @@ def pools_for_a_round(base: str, info: dict, seconds: float) -> dict[str, Path]:
     }
 
 
+def post_signed(base: str, path: str, params: dict) -> tuple[int, bytes]:
+    data = urlencode(params).encode()
+    headers = {"X-Twilio-Signature": _validator.compute_signature(base + path, params)}
+    request = urllib.request.Request(base + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def check_peer(base: str, info: dict, menu: str) -> None:
+    """Before measuring: the peer must accept our signatures and, for the demo, answer
+    with the voice webhook's verbs. A peer answering 403 quickly would make any webhook
+    look slow; one building another document would compare other work."""
+    number, _ = menu_under_test(info, menu)
+    answers = {}
+    for kind, path in (("peer", PEER_PATH), ("voice", "/twilio/voice/")):
+        status, body = post_signed(base, path, voice_params(sid("CA", "00000000", 0), number))
+        if status != 200:
+            sys.exit(f"{path} answered {status} before the benchmark: {body[:200]!r}")
+        answers[kind] = [element.tag for element in ElementTree.fromstring(body).iter()]
+    if menu == "demo" and answers["peer"] != answers["voice"]:
+        sys.exit(
+            f"the peer's verbs {answers['peer']} are not the voice webhook's {answers['voice']}"
+        )
+
+
 def measure(base: str, info: dict, args, label: str) -> dict:
     # Warm up: workers loaded, caches filled, database connections open.
-    for pool in pools_for_a_round(base, info, 1).values():
+    for pool in pools_for_a_round(base, info, 1, args.menu).values():
         wrk_result(wrk(base, pool, seconds=1, connections=args.connections))
-    samples = {"baseline": [], "voice": [], "gather": []}
-    ratios = {"voice": [], "gather": []}
+    samples = {kind: [] for kind in KINDS}
+    ratios = {name: [] for name in RATIOS}
     for round_number in range(args.rounds):
-        pools = pools_for_a_round(base, info, args.seconds)
-        order = list(pools)
-        order = order[round_number % 3 :] + order[: round_number % 3]  # no kind always first
+        pools = pools_for_a_round(base, info, args.seconds, args.menu)
+        shift = round_number % len(KINDS)
+        order = list(KINDS[shift:] + KINDS[:shift])  # no kind always first
         this_round = {}
         for kind in order:
             this_round[kind] = wrk_result(
@@ -355,9 +429,9 @@ def measure(base: str, info: dict, args, label: str) -> dict:
             samples[kind].append(this_round[kind])
         # Each round's ratio compares runs seconds apart: a burst of other work on this
         # shared machine skews one round, not the median of them.
-        for kind in ratios:
-            ratios[kind].append(this_round[kind]["rps"] / this_round["baseline"]["rps"])
-    result = {}
+        for name, (top, bottom) in RATIOS.items():
+            ratios[name].append(this_round[top]["rps"] / this_round[bottom]["rps"])
+    result = {"label": label, "ratios": {}}
     for kind, runs in samples.items():
         result[kind] = {
             "rps": statistics.median(r["rps"] for r in runs),
@@ -365,10 +439,8 @@ def measure(base: str, info: dict, args, label: str) -> dict:
             "p99_ms": statistics.median(r["latency_us"]["p99"] for r in runs) / 1000,
             "errors": sum(sum(r["errors"].values()) for r in runs),
         }
-    for kind in ratios:
-        result[kind]["ratio"] = statistics.median(ratios[kind])
-        result[kind]["ratios"] = ratios[kind]
-    result["label"] = label
+    for name, values in ratios.items():
+        result["ratios"][name] = {"median": statistics.median(values), "rounds": values}
     return result
 
 
@@ -376,34 +448,73 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def print_table(db: str, results: list[dict], connections: int) -> None:
-    print(f"\n== {db}: 2 gunicorn workers, {connections} connections, medians of the rounds")
-    print(f"(load average now {load_average()}: other work on this machine skews the figures)")
-    print(
-        f"{'data':<44} {'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
-        "  (rounds' ratios: min-max)"
-    )
+def verdicts(results: list[dict]) -> list[tuple[str, str, bool]]:
+    """(target, what was measured, met?) for every target in TARGETS."""
+    found = []
     for result in results:
-        for kind in ("baseline", "voice", "gather"):
-            row = result[kind]
-            ratio = f"{row['ratio']:.2f}" if "ratio" in row else "1.00"
-            ratio = f"{ratio:>6}"
-            if "ratios" in row:
-                ratio += f"  ({min(row['ratios']):.2f}-{max(row['ratios']):.2f})"
-            errors = f"  errors: {row['errors']}" if row["errors"] else ""
-            print(
-                f"{result['label']:<44} {kind:<10} {row['rps']:>8.0f} {row['p50_ms']:>8.2f} "
-                f"{row['p99_ms']:>8.2f} {ratio}{errors}"
+        where = result["label"]
+        for name in ("voice/peer", "gather/peer"):
+            ratio = result["ratios"][name]["median"]
+            found.append(
+                (f"{name} >= {TARGETS[name]:.1f} ({where})", f"{ratio:.2f}", ratio >= TARGETS[name])
             )
+        p99 = {kind: result[kind]["p99_ms"] for kind in WEBHOOKS}
+        found.append(
+            (
+                f"webhook p99 < {TARGETS['p99 ms']:.0f} ms ({where})",
+                ", ".join(f"{kind} {ms:.1f} ms" for kind, ms in p99.items()),
+                max(p99.values()) < TARGETS["p99 ms"],
+            )
+        )
+        errors = {kind: result[kind]["errors"] for kind in KINDS if result[kind]["errors"]}
+        found.append((f"no errors or non-2xx answers ({where})", str(errors or 0), not errors))
     if len(results) == 2:
         small, large = results
-        for kind in ("voice", "gather"):
-            change = large[kind]["rps"] / small[kind]["rps"] - 1
-            ratio_change = large[kind]["ratio"] / small[kind]["ratio"] - 1
-            print(
-                f"{kind}: with the large data set, throughput {change:+.1%}, ratio to the "
-                f"baseline {ratio_change:+.1%} (target within 10%)"
+        for name in ("voice/peer", "gather/peer"):
+            change = large["ratios"][name]["median"] / small["ratios"][name]["median"] - 1
+            found.append(
+                (
+                    f"{name} flat within {TARGETS['flatness']:.0%} with the large data set",
+                    f"{change:+.1%}",
+                    abs(change) <= TARGETS["flatness"],
+                )
             )
+    return found
+
+
+def print_table(db: str, results: list[dict], connections: int) -> bool:
+    """The figures, then PASS/FAIL per target; True when every target is met."""
+    print(f"\n== {db}: 2 gunicorn workers, {connections} connections, medians of the rounds")
+    print(f"(load average now {load_average()}: other work on this machine skews the figures)")
+    print(f"{'data':<44} {'endpoint':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for result in results:
+        for kind in KINDS:
+            row = result[kind]
+            errors = f"  errors: {row['errors']}" if row["errors"] else ""
+            print(
+                f"{result['label']:<44} {kind:<9} {row['rps']:>8.0f} {row['p50_ms']:>8.2f} "
+                f"{row['p99_ms']:>8.2f}{errors}"
+            )
+        print(
+            "  ratios (median of the rounds' own; min-max): "
+            + ", ".join(
+                f"{name} {r['median']:.2f} ({min(r['rounds']):.2f}-{max(r['rounds']):.2f})"
+                for name, r in result["ratios"].items()
+            )
+        )
+    if len(results) == 2:
+        small, large = results
+        print(
+            "  with the large data set, throughput "
+            + ", ".join(
+                f"{kind} {large[kind]['rps'] / small[kind]['rps'] - 1:+.1%}" for kind in KINDS
+            )
+        )
+    ok = True
+    for target, measured, met in verdicts(results):
+        print(f"{'PASS' if met else 'FAIL'}  {target}: {measured}")
+        ok &= met
+    return ok
 
 
 def bench(db: str, database_url: str, args) -> list[dict]:
@@ -418,6 +529,7 @@ def bench(db: str, database_url: str, args) -> list[dict]:
         label = f"{info['numbers']} numbers, {info['flows']} flows, {info['steps']} steps"
         server = Server(env, WORK / f"{db}-gunicorn.log").start()
         try:
+            check_peer(base, info, args.menu)
             results.append(measure(base, info, args, label))
         finally:
             server.stop()
@@ -640,6 +752,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-bulk", action="store_true", help="skip the large data set")
+    parser.add_argument(
+        "--menu",
+        choices=("demo", "bench"),
+        default="demo",
+        help="number called: the demo's main menu (what the peer builds) or the 10-step one",
+    )
     parser.add_argument("--soak", action="store_true", help="run the soak instead")
     parser.add_argument("--soak-seconds", type=int, default=60)
     parser.add_argument("--soak-connections", type=int, default=64)
@@ -663,11 +781,7 @@ def main() -> int:
         if args.soak:
             ok &= print_soak(soak(db, database_url, args), args)
         else:
-            results = bench(db, database_url, args)
-            print_table(db, results, args.connections)
-            for result in results:
-                for kind in ("voice", "gather"):
-                    ok &= result[kind]["errors"] == 0
+            ok &= print_table(db, bench(db, database_url, args), args.connections)
     return 0 if ok else 1
 
 
