@@ -29,10 +29,15 @@ def call(i: int, flow_id=None, status="ringing") -> InboundCall:
 
 
 def wait_for(condition, seconds=10.0):
+    """Poll `condition` until it holds. On the in-memory SQLite test database (shared cache)
+    a read while the writer thread writes is refused ("table is locked"): ask again."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if condition():
-            return True
+        try:
+            if condition():
+                return True
+        except OperationalError:
+            pass
         time.sleep(0.02)
     return condition()
 

@@ -300,3 +300,13 @@ def test_middleware_the_webhooks_do_not_run_is_named(settings):
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, "myproject.audit.AuditMiddleware"]
     (warning,) = check_webhook_middleware(None)
     assert warning.id == "telephony.W007" and "myproject.audit.AuditMiddleware" in warning.msg
+
+
+def test_staff_get_a_page_that_says_what_happened_when_the_database_is_away(admin_client):
+    admin_client.raise_request_exception = False
+    with connection.execute_wrapper(DatabaseDown()):
+        response = admin_client.get("/admin/telephony/callflow/")
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "Something went wrong on our side" in page
+    assert "Calls to your numbers are still being answered" in page

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from telephony.flows import cache, twiml
 from telephony.flows.loading import LoadedFlow, cached_flow_for_number
+from telephony.phone_numbers import e164
 
 
 def flow_twiml(loaded: LoadedFlow) -> str:
@@ -31,17 +32,19 @@ class VoiceAnswer(NamedTuple):
     flow_slug: str = ""
 
 
-def voice_answer(number: str | None) -> VoiceAnswer:
-    """The answer to a call to `number` (E.164; None when `To` was no phone number).
+def voice_answer(to: str) -> VoiceAnswer:
+    """The answer to a call to `to`, the number as Twilio sent it.
 
-    One cache entry per number, holding the flow's XML itself: the number's row, its flow
-    and the rendering are all one lookup on the call's critical path."""
-    if number is None:
+    One cache entry per number called, holding the flow's XML itself: reading the number
+    (E.164), its row, its flow and the rendering are all one lookup on the call's critical
+    path. Twilio writes our numbers the same way on every call, so the entries are as many
+    as our numbers (and bounded like every entry)."""
+    return cache.memo(("voice", to), lambda: _voice_answer(e164(to)))
+
+
+def _voice_answer(number: str | None) -> VoiceAnswer:
+    if number is None:  # `To` was no phone number
         return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
-    return cache.memo(("voice", number), lambda: _voice_answer(number))
-
-
-def _voice_answer(number: str) -> VoiceAnswer:
     phone, loaded = cached_flow_for_number(number)
     if phone is None:
         return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))

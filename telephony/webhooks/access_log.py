@@ -2,8 +2,9 @@
 flow, the HTTP status and how long we took.
 
 It sits first in TELEPHONY_WEBHOOK_MIDDLEWARE (and in MIDDLEWARE) so the duration covers
-everything Django did, and only speaks for requests routed to the telephony app. Views
-may name the flow they answered with by setting `request.telephony_flow`.
+everything Django did, and speaks for every request under TELEPHONY_WEBHOOK_PREFIX
+(/twilio/), a path that matches no webhook included: that is a URL Twilio was given by
+mistake. Views may name the flow they answered with by setting `request.telephony_flow`.
 
 A refused request (400, 403) is somebody else's: its line carries the path and status
 but no field of its body. Every field logged is cut to the size Twilio's own values have
@@ -13,6 +14,8 @@ another line in a plain-text log.
 
 import logging
 import time
+
+from django.conf import settings
 
 from telephony.text import printable
 
@@ -30,13 +33,13 @@ class WebhookLogMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
-        match = request.resolver_match
-        if match is not None and match.app_name == "telephony":
-            self.log(request, response, match, time.perf_counter() - started)
+        prefix = settings.TELEPHONY_WEBHOOK_PREFIX or "/twilio/"
+        if request.path_info.startswith(prefix):
+            self.log(request, response, time.perf_counter() - started)
         return response
 
     @staticmethod
-    def log(request, response, match, seconds: float) -> None:
+    def log(request, response, seconds: float) -> None:
         if not logger.isEnabledFor(logging.INFO):
             return
         status = response.status_code
@@ -45,9 +48,12 @@ class WebhookLogMiddleware:
             post = request.POST
             sid = post.get("CallSid") or post.get("MessageSid") or post.get("SmsSid") or ""
             sid, number = printable(sid, SID_LENGTH), printable(post.get("To", ""), NUMBER_LENGTH)
-        flow = getattr(request, "telephony_flow", None) or match.kwargs.get("slug", "")
+        match = request.resolver_match
+        flow = getattr(request, "telephony_flow", None) or (
+            match.kwargs.get("slug", "") if match else ""
+        )
         fields = {
-            "webhook": match.url_name,
+            "webhook": (match.url_name if match else None) or "-",
             "sid": sid,
             "number": number,
             "flow": printable(flow, NAME_LENGTH),

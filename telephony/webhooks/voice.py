@@ -31,7 +31,7 @@ class VoiceWebhook(TwilioWebhookView):
     def handle(self, request):
         answer = None
         try:
-            answer = answers.voice_answer(e164(request.POST.get("To")))
+            answer = answers.voice_answer(request.POST.get("To", ""))
         finally:  # a call we could not answer as we should is logged all the same
             if not is_simulation(request):  # a simulated call is not a call
                 log_inbound_call(request, answer.flow_id if answer else None)
