@@ -1,7 +1,7 @@
 """Gunicorn settings, from the environment: `gunicorn -c config/gunicorn.conf.py`.
 
 Sync workers by default: a webhook is a short request answered from memory (see
-telephony/flowcache.py), so one request per process at a time is simplest and fastest;
+telephony/flows/cache.py), so one request per process at a time is simplest and fastest;
 set GUNICORN_THREADS > 1 for gthread workers when requests wait on a slow database.
 Twilio gives up on a webhook after 15 s, so a worker stuck longer than that is killed.
 """
@@ -20,7 +20,7 @@ wsgi_app = "config.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{_int('PORT', 8000)}"
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
 threads = _int("GUNICORN_THREADS", 1)
-timeout = _int("GUNICORN_TIMEOUT", 20)
+timeout = _int("GUNICORN_TIMEOUT", 14)  # under Twilio's 15 s, so the fallback URL can answer
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # Recycle workers now and then, so a slow leak can never grow without bound. Not too

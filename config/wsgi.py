@@ -1,6 +1,7 @@
 """WSGI entry point for gunicorn; production settings unless told otherwise.
 
-Twilio's webhooks are served through fewer middleware than the admin (telephony/wsgi.py).
+Twilio's webhooks are served through fewer middleware than the admin
+(telephony/webhooks/handler.py).
 """
 
 import os

@@ -1,6 +1,6 @@
 """Our errors: one root, each also the Django exception it behaves like."""
 
-from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation, ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 
 class TelephonyError(Exception):
@@ -13,10 +13,6 @@ class TelephonyConfigurationError(TelephonyError, ImproperlyConfigured):
 
 class TelephonyValidationError(TelephonyError, ValidationError):
     """Input that cannot be sent or stored as given (bad number, body too long...)."""
-
-
-class InvalidSignature(TelephonyError, SuspiciousOperation):
-    """A webhook request whose X-Twilio-Signature does not match (answered with 403)."""
 
 
 # --- Sending (services.send_sms / make_call and the backends) -------------------------

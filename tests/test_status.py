@@ -1,6 +1,7 @@
 """Status callbacks (/twilio/status/): statuses only move forward; duplicates are harmless."""
 
 import threading
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -8,7 +9,7 @@ from django.db import connection
 from telephony.logs import statuses
 from telephony.models import CallLog, MessageLog, PhoneNumber
 from telephony.sending import services
-from tests.conftest import parse_twiml, verbs
+from tests.conftest import FORM, parse_twiml, verbs
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +133,11 @@ def test_callbacks_without_a_sid_or_status_change_nothing(db, twilio):
 
 
 def test_status_callbacks_must_be_signed(db, client):
-    response = client.post("/twilio/status/", {"CallSid": "CA1", "CallStatus": "completed"})
+    response = client.post(
+        "/twilio/status/",
+        urlencode({"CallSid": "CA1", "CallStatus": "completed"}),
+        content_type=FORM,
+    )
     assert response.status_code == 403 and not CallLog.objects.exists()
 
 

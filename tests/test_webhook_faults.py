@@ -309,4 +309,4 @@ def test_staff_get_a_page_that_says_what_happened_when_the_database_is_away(admi
     assert response.status_code == 500
     page = response.content.decode()
     assert "Something went wrong on our side" in page
-    assert "Calls to your numbers are still being answered" in page
+    assert "calls to your numbers are still answered" in page

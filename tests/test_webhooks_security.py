@@ -1,10 +1,12 @@
 """Signature validation, methods, CSRF, proxies, token rotation and hostile input."""
 
+from urllib.parse import urlencode
+
 import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
 
-from tests.conftest import SignedClient, parse_twiml, verbs
+from tests.conftest import FORM, SignedClient, parse_twiml, verbs
 
 pytestmark = pytest.mark.django_db
 
@@ -16,13 +18,15 @@ def test_signed_request_is_answered(demo, twilio):
 
 
 def test_missing_signature_is_403(demo, client):
-    response = client.post("/twilio/voice/", DEMO)
+    response = client.post("/twilio/voice/", urlencode(DEMO), content_type=FORM)
     assert response.status_code == 403
 
 
 @pytest.mark.parametrize("signature", ["", "garbage", "a" * 28, "=" * 5000, "éü\u2603"])
 def test_malformed_signature_is_403(demo, client, signature):
-    response = client.post("/twilio/voice/", DEMO, HTTP_X_TWILIO_SIGNATURE=signature)
+    response = client.post(
+        "/twilio/voice/", urlencode(DEMO), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature
+    )
     assert response.status_code == 403
 
 
@@ -34,12 +38,20 @@ def test_tampered_parameters_are_403(demo, twilio, client):
     signature = twilio.signature("/twilio/voice/", DEMO)
     tampered = {**DEMO, "To": "+14155550000"}
     assert (
-        client.post("/twilio/voice/", tampered, HTTP_X_TWILIO_SIGNATURE=signature).status_code
+        client.post(
+            "/twilio/voice/",
+            urlencode(tampered),
+            content_type=FORM,
+            HTTP_X_TWILIO_SIGNATURE=signature,
+        ).status_code
         == 403
     )
     extra = {**DEMO, "Digits": "1"}
     assert (
-        client.post("/twilio/voice/", extra, HTTP_X_TWILIO_SIGNATURE=signature).status_code == 403
+        client.post(
+            "/twilio/voice/", urlencode(extra), content_type=FORM, HTTP_X_TWILIO_SIGNATURE=signature
+        ).status_code
+        == 403
     )
 
 
@@ -56,7 +68,10 @@ def test_query_string_is_part_of_the_signed_url(demo, twilio, client):
     signature = twilio.signature(path, DEMO)
     assert (
         client.post(
-            "/twilio/voice/?source=other", DEMO, HTTP_X_TWILIO_SIGNATURE=signature
+            "/twilio/voice/?source=other",
+            urlencode(DEMO),
+            content_type=FORM,
+            HTTP_X_TWILIO_SIGNATURE=signature,
         ).status_code
         == 403
     )
@@ -86,12 +101,12 @@ def test_token_rotation_accepts_current_and_previous(demo, twilio):
 
 @override_settings(TELEPHONY_VALIDATE_SIGNATURES=False)
 def test_validation_can_be_switched_off_explicitly(demo, client):
-    assert client.post("/twilio/voice/", DEMO).status_code == 200
+    assert client.post("/twilio/voice/", urlencode(DEMO), content_type=FORM).status_code == 200
 
 
 @override_settings(DEBUG=True)
 def test_debug_does_not_switch_validation_off(demo, client):
-    assert client.post("/twilio/voice/", DEMO).status_code == 403
+    assert client.post("/twilio/voice/", urlencode(DEMO), content_type=FORM).status_code == 403
 
 
 # --- behind a proxy -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from urllib.parse import urlencode
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -9,7 +10,7 @@ from django.db import connection
 
 from telephony.models import CallLog, MessageLog, OptOut, PhoneNumber, SmsRule, Step
 from telephony.webhooks.voice import SmsStepWebhook
-from tests.conftest import parse_twiml, run_tasks, verbs
+from tests.conftest import FORM, parse_twiml, run_tasks, verbs
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +159,9 @@ def test_stop_from_a_non_phone_sender_is_logged_without_error(demo, twilio, capl
 
 
 def test_unsigned_requests_are_refused(demo, client):
-    response = client.post("/twilio/sms/", {"MessageSid": "SM1", "Body": "hours"})
+    response = client.post(
+        "/twilio/sms/", urlencode({"MessageSid": "SM1", "Body": "hours"}), content_type=FORM
+    )
     assert response.status_code == 403
     assert not MessageLog.objects.exists()
 

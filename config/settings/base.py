@@ -130,6 +130,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "keepalives_idle": 5,
             "keepalives_interval": 1,
             "keepalives_count": 3,
+            # A query the server cannot finish (a lock held by someone else) is cancelled.
+            "options": "-c statement_timeout="
+            + str(env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=10_000)),
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

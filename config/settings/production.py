@@ -71,7 +71,7 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # them makes every webhook's log line cheaper (Python's logging HOWTO, "Optimization").
 # (gunicorn's own lines print %(process)d, so that one stays.)
 logging.logThreads = logging.logMultiprocessing = False
-# One line per webhook (telephony.middleware); WEBHOOK_LOG_LEVEL=WARNING silences them.
+# One line per webhook (telephony/webhooks/access_log.py); WEBHOOK_LOG_LEVEL=WARNING silences them.
 LOGGING.setdefault("loggers", {})["telephony.access"] = {
     "level": env("WEBHOOK_LOG_LEVEL", default="INFO")
 }

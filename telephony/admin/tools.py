@@ -1,6 +1,6 @@
 """Admin tools for trying flows without a phone: checks, a diagram and a call simulator.
 
-Mixins for the ModelAdmins in `admin.py`, kept here so that file stays about forms:
+Mixins for the ModelAdmins in `admin/flows.py`, kept here so that file stays about forms:
 
 - `FlowToolsMixin` (CallFlowAdmin): the flow's findings from `flowchecks` as a read-only
   field and as warnings after each save, a diagram of the graph around the flow, and a

@@ -24,6 +24,9 @@ def goodbye_twiml(message: str) -> str:
     return twiml.goodbye(message).to_xml()
 
 
+MAX_NUMBER_LENGTH = 20  # E.164 is at most 16 characters
+
+
 class VoiceAnswer(NamedTuple):
     """How the voice webhook answers a call to a number, and the flow the call log names."""
 
@@ -39,6 +42,8 @@ def voice_answer(to: str) -> VoiceAnswer:
     (E.164), its row, its flow and the rendering are all one lookup on the call's critical
     path. Twilio writes our numbers the same way on every call, so the entries are as many
     as our numbers (and bounded like every entry)."""
+    if len(to) > MAX_NUMBER_LENGTH:  # no phone number: not worth a place in the cache
+        return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
     return cache.memo(("voice", to), lambda: _voice_answer(e164(to)))
 
 

@@ -108,19 +108,22 @@ class _Watcher:
         self.lock = threading.Lock()
 
     def ensure_running(self) -> None:
-        if self.pid == os.getpid() and self.thread.is_alive():
+        if self.pid == os.getpid() and self.thread is not None and self.thread.is_alive():
             return
         with self.lock:
-            if self.pid == os.getpid() and self.thread.is_alive():
+            if self.pid == os.getpid() and self.thread is not None and self.thread.is_alive():
                 return
             if self.pid != os.getpid():  # a forked child: the parent's thread is not its own
                 self.first_read = threading.Event()
             self.pid = os.getpid()
-            self.thread = threading.Thread(target=self._run, name="flows-watcher", daemon=True)
+            self.stopping = threading.Event()
+            self.thread = threading.Thread(
+                target=self._run, args=(self.stopping,), name="flows-watcher", daemon=True
+            )
             self.thread.start()
 
-    def _run(self) -> None:
-        while True:
+    def _run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             try:
                 ok = _read_version()
             except Exception:  # never let the thread die: log, wait, carry on
@@ -129,11 +132,19 @@ class _Watcher:
             if not ok:
                 connections.close_all()  # this thread's broken connection: a fresh one next
             self.first_read.set()
-            time.sleep(
+            stopping.wait(
                 settings.TELEPHONY_CACHE_RECHECK_SECONDS
                 if ok
                 else settings.TELEPHONY_CACHE_RETRY_SECONDS
             )
+        connections.close_all()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the thread and close its connection (tests; a later use starts another)."""
+        if self.thread is not None and self.thread.is_alive():
+            self.stopping.set()
+            self.thread.join(timeout)
+        self.pid = None
 
     def database_away(self) -> bool:
         """No answer from the database for a while: the last read failed, or is overdue
@@ -205,6 +216,7 @@ def clear() -> None:
     _store.reset(None)
     _store.checked_at = _store.retry_at = float("-inf")
     _store.outage = False
+    _watcher.first_read.clear()  # as in a worker that just started
 
 
 def invalidate() -> None:

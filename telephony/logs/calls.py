@@ -152,21 +152,16 @@ class BatchWriter:
         self.pid: int | None = None  # the process whose thread is running, if any
         self.thread: threading.Thread | None = None
         self.stopping = threading.Event()
+        self.in_flight = 0  # rows of the batch being written: out of `pending`, not yet stored
         self.dropped = 0
         atexit.register(self.close)  # forked children inherit it: each writes its own
 
     def submit(self, call: InboundCall) -> None:
         if self.pid != os.getpid() or not self.thread.is_alive():
             self._start()
-        if len(self.pending) >= self.max_pending:
-            self.dropped += 1
-            logger.error(
-                "Call log row dropped: %d rows already wait for the database (%d dropped "
-                "so far); Twilio's final status callback will create it without its flow: %s",
-                len(self.pending),
-                self.dropped,
-                asdict(call),
-            )
+        waiting = len(self.pending) + self.in_flight
+        if waiting >= self.max_pending:
+            self._drop(call, f"{waiting} rows already wait for the database")
             return
         self.pending.append(call)
         if not self.wake.is_set():
@@ -216,40 +211,66 @@ class BatchWriter:
             logger.exception("Call log writer failed; will retry")
             return False
 
+    def _drop(self, call: InboundCall, why: str) -> None:
+        self.dropped += 1
+        logger.error(
+            "Call log row dropped (%s; %d dropped so far); Twilio's final status callback "
+            "will create it without its flow: %s",
+            why,
+            self.dropped,
+            asdict(call),
+        )
+
     def close(self, timeout: float = 5.0) -> bool:
-        """Stop the thread and write what is still queued (at exit, and in tests)."""
+        """Stop the thread and write what is still queued (at exit, and in tests).
+
+        Bounded: a database that does not answer cannot hold up a worker's exit. What
+        cannot be written then is logged at ERROR, row by row, and counted as dropped."""
         self.stopping.set()
         self.wake.set()
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(timeout)
         self.pid = None  # a later submit() starts a new thread
-        return self.flush()
+        ok = self.flush(timeout=timeout)
+        if not ok:
+            while self.pending:
+                self._drop(self.pending.popleft(), "not written before the worker stopped")
+        return ok
 
-    def flush(self) -> bool:
-        """Write everything queued now, in the calling thread; False if the database failed.
+    def flush(self, timeout: float = -1) -> bool:
+        """Write everything queued now, in the calling thread; False if the database failed
+        (or, with a `timeout`, the thread's own batch did not finish in time).
 
         It waits for a batch the thread is writing: those rows are no longer queued but
         not yet committed either.
         """
-        with self.write_lock:
+        if not self.write_lock.acquire(timeout=timeout):
+            return False
+        try:
             ok = True
             while self.pending and ok:
                 ok = self._write_some()
             return ok
+        finally:
+            self.write_lock.release()
 
     def _write_some(self) -> bool:
         """One batch off the queue into the database (the caller holds write_lock)."""
         batch = [self.pending.popleft() for _ in range(min(len(self.pending), self.max_batch))]
         if not batch:
             return True
+        self.in_flight = len(batch)
         try:
-            write_batch(batch)
+            refused = write_batch(batch)
         except Exception as error:
             self.pending.extendleft(reversed(batch))  # kept, in their order, for next time
             if not isinstance(error, TRANSIENT):
                 raise
             logger.exception("Could not write %d call log row(s); will retry", len(batch))
             return False
+        finally:
+            self.in_flight = 0
+        self.dropped += len(refused)  # each already logged with its fields
         return True
 
 

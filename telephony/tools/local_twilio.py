@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils.datastructures import MultiValueDict
 
 from telephony.exceptions import TelephonyConfigurationError
-from telephony.webhooks.signatures import sign
+from telephony.webhooks.signatures import auth_tokens, sign
 
 
 class LocalTwilio:
@@ -28,7 +28,8 @@ class LocalTwilio:
         self.client = Client(
             HTTP_HOST=self.host, SERVER_NAME=self.host.split(":")[0], raise_request_exception=False
         )
-        self.token = settings.TWILIO_AUTH_TOKEN
+        tokens = auth_tokens()
+        self.token = tokens[0] if tokens else ""
         if settings.TELEPHONY_VALIDATE_SIGNATURES and not self.token:
             raise TelephonyConfigurationError(
                 "TWILIO_AUTH_TOKEN is not set, so the webhooks refuse every request and "

@@ -45,6 +45,11 @@ class TwilioWebhookView(View):
         return csrf_exempt(super().as_view(**initkwargs))
 
     def post(self, request, *args, **kwargs):
+        if request.content_type == "multipart/form-data":
+            # Twilio never uploads files; nor is anyone unsigned to make us store any.
+            return HttpResponseBadRequest(
+                "Twilio's webhooks are form-encoded.", content_type="text/plain"
+            )
         try:
             request.POST  # noqa: B018  (Django parses the form body here, once)
         except (BadRequest, SuspiciousOperation) as exc:  # not a body Twilio would send

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest
 
 logger = logging.getLogger("telephony.webhooks.replay")
@@ -32,10 +33,11 @@ class StoredRequest:
         return next((value for key, value in reversed(self.params) if key == name), "")
 
 
-def log_for_replay(request: HttpRequest, reason: str) -> None:
-    """One ERROR line holding everything needed to post `request` again."""
+def log_for_replay(request: HttpRequest, reason: str, *, path: str | None = None) -> None:
+    """One ERROR line holding everything needed to post `request` again (to `path`, if
+    given: the webhook it was meant for)."""
     payload = {
-        "path": request.path_info,
+        "path": path or request.path_info,
         "query": request.META.get("QUERY_STRING", ""),
         "params": [[name, value] for name, values in request.POST.lists() for value in values],
     }
@@ -49,7 +51,10 @@ def log_for_replay(request: HttpRequest, reason: str) -> None:
 
 
 def stored_requests(lines: Iterable[str]) -> Iterator[tuple[int, StoredRequest]]:
-    """(line number, request) for each line of a log that `log_for_replay()` wrote."""
+    """(line number, request) for each line of a log that `log_for_replay()` wrote.
+
+    Only requests to our webhooks (paths under TELEPHONY_WEBHOOK_PREFIX) are read."""
+    prefix = settings.TELEPHONY_WEBHOOK_PREFIX or "/twilio/"
     for number, line in enumerate(lines, start=1):
         if MARKER not in line:
             continue
@@ -61,6 +66,8 @@ def stored_requests(lines: Iterable[str]) -> Iterator[tuple[int, StoredRequest]]
                 message = line
         try:
             payload = json.loads(message.split(MARKER, 1)[1])
+            if not str(payload["path"]).startswith(prefix):  # only ever our own webhooks
+                raise ValueError(payload["path"])
             yield (
                 number,
                 StoredRequest(

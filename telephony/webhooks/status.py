@@ -11,12 +11,15 @@ from telephony.models import CallLog, Direction, MessageLog
 from telephony.webhooks.base import StoringWebhookView
 from telephony.webhooks.params import param
 
+MAX_INT = 2**31 - 1  # PositiveIntegerField's range on every database
+
 
 def _int_or_none(value: str) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
+    """A whole number that fits its column, or None for anything else."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
         return None
+    number = int(value)
+    return number if number <= MAX_INT else None
 
 
 class StatusWebhook(StoringWebhookView):

@@ -17,6 +17,7 @@ from telephony.flows.loading import LoadedFlow, cached_flow
 from telephony.logs import calls
 from telephony.phone_numbers import e164
 from telephony.sending import services
+from telephony.text import printable
 from telephony.webhooks.base import TwilioWebhookView
 from telephony.webhooks.params import param
 from telephony.webhooks.replay import log_for_replay
@@ -49,7 +50,7 @@ def log_inbound_call(request, flow_id: int | None) -> None:
             flow_id=flow_id,
         )
     except Exception as exc:  # a log row is never worth a caller's call: answer anyway
-        logger.exception("Could not log inbound call %s", param(request, "CallSid", 34) or "?")
+        logger.exception("Could not log inbound call %s", printable(param(request, "CallSid"), 34))
         log_for_replay(request, type(exc).__name__)
 
 
@@ -172,9 +173,16 @@ class SmsStepWebhook(StepOutcomeView):
                 caller=caller,
                 our_number=e164(ours) or "",
             )
-        except (TelephonyError, ValidationError) as exc:
-            logger.warning(
-                "Sms step %s of %s not sent to %s: %s", step.pk, loaded.slug, caller, exc
+        except Exception as exc:  # a text is never worth the call: tell the caller, go on
+            expected = isinstance(exc, TelephonyError | ValidationError)
+            logger.log(
+                logging.WARNING if expected else logging.ERROR,
+                "Sms step %s of %s not sent to %s: %s",
+                step.pk,
+                loaded.slug,
+                printable(caller, 64),
+                exc,
+                exc_info=not expected,
             )
             response.say(self.NOT_SENT)
         return twiml.render_steps(response, loaded, loaded.steps_after(step))
