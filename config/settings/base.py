@@ -37,19 +37,6 @@ INSTALLED_APPS = [
     "telephony",
 ]
 
-MIDDLEWARE = [
-    "telephony.webhooks.access_log.WebhookLogMiddleware",  # first, so its duration covers the rest
-    "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every page (below)
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
-
 # MIDDLEWARE does not reach Twilio's webhooks. Paths under this prefix (see config/urls.py)
 # run through only TELEPHONY_WEBHOOK_MIDDLEWARE (telephony/webhooks/handler.py): they carry
 # no cookies, sessions or CSRF tokens (they are signed instead). Nor SecurityMiddleware:
@@ -62,6 +49,7 @@ TELEPHONY_WEBHOOK_PREFIX = "/twilio/"
 TELEPHONY_WEBHOOK_MIDDLEWARE = ["telephony.webhooks.access_log.WebhookLogMiddleware"]
 TELEPHONY_BROWSER_ONLY_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy on every page (below)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -69,8 +57,9 @@ TELEPHONY_BROWSER_ONLY_MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
 ]
+# The site's stack: the webhook log line first, so its duration covers the rest.
+MIDDLEWARE = [*TELEPHONY_WEBHOOK_MIDDLEWARE, *TELEPHONY_BROWSER_ONLY_MIDDLEWARE]
 
 # Content-Security-Policy (django-csp 4; Django 5.2 has no CSP of its own): the browser
 # runs only scripts and styles served as files by us, so markup that slipped into a page

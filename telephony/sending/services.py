@@ -149,33 +149,29 @@ def _status_callback() -> str | None:
 # --- recording outcomes ---------------------------------------------------------------------
 
 
-def _record_failure(log, exc: Exception) -> None:
-    log.status = statuses.FAILED
+def _record_outcome(log, status: str, exc: Exception, message: str, level: int) -> None:
+    """Store an outcome that is not Twilio's SID: the status, Twilio's code, what happened."""
+    log.status = status
     log.error_code = getattr(exc, "code", None)
-    log.error_message = str(exc) or exc.__class__.__name__
+    log.error_message = message
     log.full_clean(validate_unique=False, validate_constraints=False)
     log.save(update_fields=["status", "error_code", "error_message", "updated_at"])
-    logger.warning("%s to %s failed: %s", type(log).__name__, log.to_number, log.error_message)
+    logger.log(level, "%s %s to %s: %s", type(log).__name__, log.pk, log.to_number, message)
+
+
+def _record_failure(log, exc: Exception) -> None:
+    _record_outcome(log, statuses.FAILED, exc, str(exc) or exc.__class__.__name__, logging.WARNING)
 
 
 def _record_unknown_outcome(log: MessageLog, exc: Exception) -> None:
     """Twilio never answered a send: it may have sent it. Status "unknown", never resent."""
-    log.status = statuses.UNKNOWN
-    log.error_code = getattr(exc, "code", None)
-    log.error_message = f"Outcome unknown: check the Twilio console. {exc}"
-    log.full_clean(validate_unique=False, validate_constraints=False)
-    log.save(update_fields=["status", "error_code", "error_message", "updated_at"])
-    logger.error("Message %s to %s: outcome unknown: %s", log.pk, log.to_number, exc)
+    message = f"Outcome unknown: check the Twilio console. {exc}"
+    _record_outcome(log, statuses.UNKNOWN, exc, message, logging.ERROR)
 
 
 def _release_for_retry(log: MessageLog, exc: Exception) -> None:
     """Twilio was busy or unreachable and did not send it: pending again, for a later try."""
-    log.status = statuses.PENDING
-    log.error_code = getattr(exc, "code", None)
-    log.error_message = f"Waiting to retry: {exc}"
-    log.full_clean(validate_unique=False, validate_constraints=False)
-    log.save(update_fields=["status", "error_code", "error_message", "updated_at"])
-    logger.warning("Message %s to %s: will retry: %s", log.pk, log.to_number, exc)
+    _record_outcome(log, statuses.PENDING, exc, f"Waiting to retry: {exc}", logging.WARNING)
 
 
 def _record_sent(log, sent: Sent, ranks: dict[str, int]):
