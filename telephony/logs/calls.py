@@ -111,11 +111,12 @@ def write_batch(batch: list[InboundCall]) -> list[InboundCall]:
     """Write `batch` in one transaction, or row by row where the database refuses it.
 
     Returns the rows the database refused for good (logged, not retried). A TRANSIENT
-    error is raised: the caller keeps the batch and tries again later."""
+    error is raised: the caller keeps the batch and tries again later. (bulk_create is
+    one transaction by itself: the rows are built before it begins, so on SQLite other
+    writers wait only for the INSERT itself.)"""
     using = router.db_for_write(CallLog)
     try:
-        with transaction.atomic(using=using):
-            write(batch, check_flows=False)  # the flows were there a moment ago
+        write(batch, check_flows=False)  # the flows were there a moment ago
         return []
     except TRANSIENT:
         raise
