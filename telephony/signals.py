@@ -8,9 +8,17 @@ and raw SQL do not, so call `flows.cache.invalidate()` after those.
 from django.db.models.signals import post_delete, post_save
 
 from telephony.flows import cache
-from telephony.models import CallFlow, MenuOption, PhoneNumber, Step, VerifiedCallerId
+from telephony.models import (
+    CallFlow,
+    MenuOption,
+    PhoneNumber,
+    Step,
+    VerifiedCallerId,
+    VoicemailBox,
+)
 
-RENDERED_MODELS = (CallFlow, Step, MenuOption, PhoneNumber, VerifiedCallerId)
+# A box's deletion clears its steps' `box` by a bulk UPDATE, which sends no signal.
+RENDERED_MODELS = (CallFlow, Step, MenuOption, PhoneNumber, VerifiedCallerId, VoicemailBox)
 
 
 def invalidate_flow_cache(sender, **kwargs):

@@ -1,7 +1,8 @@
 """A local stand-in for api.twilio.com: a real HTTP server on 127.0.0.1, in a thread.
 
 It speaks the slice of the 2010-04-01 REST API we use - Messages and Calls (create),
-IncomingPhoneNumbers (list, paged, and update), OutgoingCallerIds (list) - with Twilio's
+IncomingPhoneNumbers (list, paged, and update), OutgoingCallerIds (list), Recordings
+(the media as .wav, with Range requests, and DELETE) - with Twilio's
 JSON bodies and error bodies ({code, message, more_info, status}), and checks HTTP Basic
 auth like Twilio (20003 otherwise). The real `twilio` client talks to it over HTTP, so
 tests exercise the client's own URL building, form encoding and error parsing.
@@ -12,10 +13,13 @@ assert on `received`: every request's method, path, form fields and credentials.
 """
 
 import base64
+import io
 import json
+import re
 import threading
 import time
 import uuid
+import wave
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -70,6 +74,7 @@ class FakeTwilio:
     caller_ids: list[dict] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
+    recordings: dict[str, bytes] = field(default_factory=dict)  # RecordingSid -> WAV bytes
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -82,6 +87,9 @@ class FakeTwilio:
                 fake._handle(self)
 
             def do_POST(self):
+                fake._handle(self)
+
+            def do_DELETE(self):
                 fake._handle(self)
 
             def log_message(self, *args):  # keep test output clean
@@ -164,6 +172,13 @@ class FakeTwilio:
             }
         )
 
+    def add_recording(self, sid: str | None = None, *, seconds: float = 1.0) -> str:
+        """A real (silent-ish) 8 kHz mono WAV at Recordings/<sid>.wav; returns its API URL
+        without extension, as Twilio posts RecordingUrl."""
+        sid = sid or "RE" + uuid.uuid4().hex
+        self.recordings[sid] = make_wav(seconds)
+        return f"{self.url}{API}/Recordings/{sid}"
+
     def requests_to(self, suffix: str) -> list[Received]:
         return [r for r in self.received if r.path.endswith(suffix)]
 
@@ -196,16 +211,54 @@ class FakeTwilio:
         elif received.auth != (self.account_sid, self.auth_token):
             status, body = 401, error_body(20003, "Authenticate", 401)
         else:
+            media = self._recording_media(received, handler.headers.get("Range", ""))
+            if media is not None:
+                return self._send(handler, *media)
             status, body = self._route(received)
         payload = json.dumps(body).encode() if body is not None else b""
+        self._send(handler, status, payload, {"Content-Type": "application/json"})
+
+    def _send(self, handler, status: int, payload: bytes, headers: dict):
         try:
             handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
+            for name, value in headers.items():
+                handler.send_header(name, value)
             handler.send_header("Content-Length", str(len(payload)))
             handler.end_headers()
-            handler.wfile.write(payload)
+            if handler.command != "HEAD":
+                handler.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
             pass
+
+    def _recording_media(self, r: Received, range_header: str):
+        """GET Recordings/RE....wav: (status, bytes, headers), honouring one byte range."""
+        match = re.fullmatch(rf"{API}/Recordings/(RE[0-9a-f]{{32}})\.wav", r.path)
+        if r.method != "GET" or match is None:
+            return None
+        audio = self.recordings.get(match.group(1))
+        if audio is None:
+            return (
+                404,
+                json.dumps(error_body(20404, "Recording not found", 404)).encode(),
+                {"Content-Type": "application/json"},
+            )
+        headers = {"Content-Type": "audio/x-wav", "Accept-Ranges": "bytes"}
+        wanted = re.fullmatch(r"bytes=(\d*)-(\d*)", range_header.strip())
+        if not wanted or wanted.groups() == ("", ""):
+            return 200, audio, headers
+        first, last = wanted.groups()
+        size = len(audio)
+        if first == "":  # the last N bytes
+            start, end = max(0, size - int(last)), size - 1
+        else:
+            start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        if start >= size or start > end:
+            return 416, b"", {**headers, "Content-Range": f"bytes */{size}"}
+        return (
+            206,
+            audio[start : end + 1],
+            {**headers, "Content-Range": f"bytes {start}-{end}/{size}"},
+        )
 
     def _route(self, r: Received) -> tuple[int, dict]:
         if not r.path.startswith(API + "/"):
@@ -219,6 +272,11 @@ class FakeTwilio:
             return 200, self._page(r, "incoming_phone_numbers", self.numbers)
         if r.method == "GET" and resource == "OutgoingCallerIds.json":
             return 200, self._page(r, "outgoing_caller_ids", self.caller_ids)
+        if r.method == "DELETE" and resource.startswith("Recordings/"):
+            sid = resource.removeprefix("Recordings/").removesuffix(".json")
+            if self.recordings.pop(sid, None) is None:
+                return 404, error_body(20404, f"The requested resource {r.path} was not found", 404)
+            return 204, None
         if r.method == "POST" and resource.startswith("IncomingPhoneNumbers/"):
             sid = resource.removeprefix("IncomingPhoneNumbers/").removesuffix(".json")
             number = next((n for n in self.numbers if n["sid"] == sid), None)
@@ -286,6 +344,21 @@ class FakeTwilio:
             "next_page_uri": f"{base}?PageSize={size}&Page={page + 1}" if more else None,
             "previous_page_uri": f"{base}?PageSize={size}&Page={page - 1}" if page else None,
         }
+
+
+def make_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A small real WAV (16-bit mono PCM, a quiet square wave), made with `wave`."""
+    frames = int(seconds * rate)
+    samples = b"".join(
+        (2000 if (i // 20) % 2 else -2000).to_bytes(2, "little", signed=True) for i in range(frames)
+    )
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples)
+    return buffer.getvalue()
 
 
 def error_body(code: int, message: str, status: int) -> dict:

@@ -198,6 +198,10 @@ TWILIO_PREVIOUS_AUTH_TOKENS = env.list("TWILIO_PREVIOUS_AUTH_TOKENS", default=[]
 # The public base URL Twilio calls (https://switchboard.example.com). Signatures are
 # checked against it + the request's path and query, whatever proxies rewrote.
 TELEPHONY_PUBLIC_URL = env("TELEPHONY_PUBLIC_URL", default="")
+# Where staff open the admin, for links in voicemail notices (default: TELEPHONY_PUBLIC_URL).
+SITE_URL = env("SITE_URL", default="")
+# Voicemail notices wait this long for Twilio's transcript before going out without it.
+TELEPHONY_TRANSCRIPT_WAIT = env.float("TELEPHONY_TRANSCRIPT_WAIT", default=120.0)
 # Switch signature validation off only for local experiments; a system check warns.
 TELEPHONY_VALIDATE_SIGNATURES = env.bool("TELEPHONY_VALIDATE_SIGNATURES", default=True)
 
@@ -257,3 +261,13 @@ LOGGING = {
         "twilio.http_client": {"level": env("TWILIO_LOG_LEVEL", default="WARNING")},
     },
 }
+
+# Email (voicemail notices). Django's own settings; SMTP unless EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="switchboard@localhost")

@@ -33,3 +33,6 @@ TELEPHONY_CALL_LOG_WRITES = "immediate"
 # Nor a watcher thread: it could not see the test's rows. Requests read FlowsVersion
 # themselves (tests/test_flow_cache.py runs the watcher; tests/test_faults.py gunicorn).
 TELEPHONY_CACHE_WATCHER = False
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SITE_URL = "https://switchboard.example.com"
+TELEPHONY_TRANSCRIPT_WAIT = 120.0

@@ -127,7 +127,7 @@ class StepInline(admin.StackedInline):
         (
             "Record",
             {
-                "fields": [("max_length", "play_beep", "transcribe")],
+                "fields": [("max_length", "play_beep", "transcribe"), "box"],
                 "classes": ["step-for-record"],
             },
         ),

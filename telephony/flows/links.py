@@ -25,3 +25,10 @@ def flow_url(slug: str) -> str:
 def step_url(name: str, slug: str, step_pk: int) -> str:
     """URL of a step's outcome webhook: gather, dial, record or enqueue."""
     return webhook_url(name, slug=slug, step_pk=step_pk)
+
+
+def voicemail_url(name: str, *, box_id: int | None, step_id: int) -> str:
+    """URL of a Record step's recording or transcription callback (webhooks/voicemail.py):
+    the box and step ride along, so the message lands in the box it was left for."""
+    url = webhook_url(f"voicemail_{name}", step_pk=step_id)
+    return f"{url}?box={box_id}" if box_id else url

@@ -133,8 +133,14 @@ def _dial(response, step: Step, loaded: LoadedFlow):
     response.append(dial)
 
 
+# Twilio's <Record> takes in-progress, completed and absent; "absent" (silence, nothing
+# recorded) is asked for so that an empty message is logged, not waited for.
+RECORDING_EVENTS = "completed absent"
+
+
 def _record(response, step: Step, loaded: LoadedFlow):
     # Always give an action: without one Twilio re-requests this document, looping.
+    box_id = getattr(step, "box_id", None)
     response.record(
         **_attrs(
             action=links.step_url("record", loaded.slug, step.pk),
@@ -143,6 +149,14 @@ def _record(response, step: Step, loaded: LoadedFlow):
             play_beep=step.play_beep,
             transcribe=step.transcribe or None,
             finish_on_key=step.finish_on_key,
+            recording_status_callback=links.voicemail_url(
+                "recording", box_id=box_id, step_id=step.pk
+            ),
+            recording_status_callback_method="POST",
+            recording_status_callback_event=RECORDING_EVENTS,
+            transcribe_callback=links.voicemail_url("transcription", box_id=box_id, step_id=step.pk)
+            if step.transcribe
+            else None,
         )
     )
 

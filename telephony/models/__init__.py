@@ -4,7 +4,8 @@
 - `flows`: call flows, their steps and menu options;
 - `messaging`: SMS auto-replies and opt-outs;
 - `logs`: call and message logs;
-- `versions`: the counter that tells workers to reload flows.
+- `versions`: the counter that tells workers to reload flows;
+- `voicemail`: voicemail boxes and the messages left in them.
 """
 
 from telephony.models.flows import CallFlow, MenuOption, Step, option_fits_gather, renumber_steps
@@ -21,6 +22,7 @@ from telephony.models.messaging import (
 )
 from telephony.models.numbers import PhoneNumber, VerifiedCallerId, is_our_caller_id
 from telephony.models.versions import FlowsVersion
+from telephony.models.voicemail import Voicemail, VoicemailBox, listenable_boxes
 
 __all__ = [
     "CallFlow",
@@ -42,7 +44,10 @@ __all__ = [
     "SmsRule",
     "Step",
     "VerifiedCallerId",
+    "Voicemail",
+    "VoicemailBox",
     "is_our_caller_id",
+    "listenable_boxes",
     "normalize_keyword",
     "option_fits_gather",
     "renumber_steps",

@@ -181,6 +181,14 @@ class Step(models.Model):
     )
     play_beep = models.BooleanField(default=True, help_text="Record: beep before recording.")
     transcribe = models.BooleanField(default=False, help_text="Record: ask Twilio to transcribe.")
+    box = models.ForeignKey(
+        "telephony.VoicemailBox",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="steps",
+        help_text="Record: the voicemail box the message goes to (who may listen, who is told).",
+    )
 
     # Reject
     reason = models.CharField(
@@ -279,6 +287,14 @@ class Step(models.Model):
     def _clean_record(self, errors):
         if self.max_length is not None and self.max_length < 1:
             errors["max_length"] = "The longest recording must be at least 1 second."
+        if self.box_id is None:
+            from telephony.models.voicemail import VoicemailBox
+
+            if VoicemailBox.objects.exists():
+                errors["box"] = (
+                    "Choose the voicemail box this message goes to: without one, nobody is "
+                    "told of it and only superusers can listen."
+                )
 
     def _clean_redirect(self, errors):
         if not self.next_flow and not self.url:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 from telephony.models import (
     CallFlow,
@@ -32,6 +33,7 @@ from telephony.models import (
     PhoneNumber,
     Step,
     VerifiedCallerId,
+    VoicemailBox,
     option_fits_gather,
 )
 
@@ -75,6 +77,11 @@ class _Graph:
     options: dict[int, list[MenuOption]]
     numbers: list[PhoneNumber]
     caller_ids: set[str]
+
+    @cached_property
+    def has_boxes(self) -> bool:
+        """Asked only when a Record step lacks a box, so a clean graph costs no query."""
+        return VoicemailBox.objects.exists()
 
 
 def _load() -> _Graph:
@@ -210,6 +217,16 @@ def _check_steps(graph: _Graph, flow: CallFlow) -> list[Finding]:
                     flow,
                     step,
                     "This Redirect leads nowhere (its flow was deleted): the call ends here.",
+                )
+            )
+        if step.verb == Step.Verb.RECORD and step.box_id is None:
+            findings.append(
+                _step_finding(
+                    ERROR if graph.has_boxes else WARNING,
+                    flow,
+                    step,
+                    "This Record step has no voicemail box: nobody is told of its messages "
+                    "and only superusers can listen. Choose a box.",
                 )
             )
         if step.verb == Step.Verb.DIAL and step.caller_id:

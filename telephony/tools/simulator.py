@@ -467,7 +467,7 @@ class CallSimulator(LocalTwilio):
         self._line(
             "record",
             f"Records ({beep}up to {limit} s): the caller leaves a "
-            f"{FAKE_RECORDING_SECONDS}-second message",
+            f"{FAKE_RECORDING_SECONDS}-second message; {_stored_where(element)}",
         )
         recording_sid = "RE" + uuid.uuid4().hex
         params = {
@@ -504,6 +504,21 @@ def _url_name(path: str) -> str:
         return resolve(urlsplit(path).path).url_name or ""
     except Resolver404:
         return ""
+
+
+def _stored_where(element) -> str:
+    """Which voicemail box a Record's message would go to (from its callback's step)."""
+    from telephony.models import Step
+
+    callback = element.get("recordingStatusCallback") or ""
+    try:
+        step_pk = resolve(urlsplit(callback).path).kwargs.get("step_pk")
+    except Resolver404:
+        step_pk = None
+    step = Step.objects.select_related("box").filter(pk=step_pk).first() if step_pk else None
+    if step is None or step.box is None:
+        return "the message would be stored in no voicemail box (only superusers could hear it)"
+    return f"the message would be stored in box {step.box.name}"
 
 
 def _to(element) -> str:

@@ -15,10 +15,12 @@ from telephony.webhooks.voice import (
     VoiceWebhook,
     WaitMusicWebhook,
 )
+from telephony.webhooks.voicemail import RecordingWebhook, TranscriptionWebhook
 
 app_name = "telephony"
 
 _step = "voice/flows/<slug:slug>/steps/<int:step_pk>"
+_voicemail = "voicemail/steps/<int:step_pk>"  # a Record step's callbacks; ?box= in the query
 
 urlpatterns = [
     path("voice/", VoiceWebhook.as_view(), name="voice"),
@@ -32,4 +34,10 @@ urlpatterns = [
     path("sms/", SmsWebhook.as_view(), name="sms"),
     path("status/", StatusWebhook.as_view(), name="status"),
     path("fallback/", FallbackWebhook.as_view(), name="fallback"),
+    path(f"{_voicemail}/recording/", RecordingWebhook.as_view(), name="voicemail_recording"),
+    path(
+        f"{_voicemail}/transcription/",
+        TranscriptionWebhook.as_view(),
+        name="voicemail_transcription",
+    ),
 ]

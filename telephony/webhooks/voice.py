@@ -18,10 +18,12 @@ from telephony.logs import calls
 from telephony.phone_numbers import e164
 from telephony.sending import services
 from telephony.text import printable
+from telephony.voicemail import recordings
 from telephony.webhooks.base import TwilioWebhookView
 from telephony.webhooks.params import param
 from telephony.webhooks.replay import log_for_replay
 from telephony.webhooks.signatures import is_simulation
+from telephony.webhooks.voicemail import report_from
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +123,22 @@ class DialOutcomeWebhook(StepOutcomeView):
 
 class RecordOutcomeWebhook(StepOutcomeView):
     def outcome(self, request, loaded, step):
+        if not is_simulation(request):
+            store_voicemail(request, step)
         if step.next_flow is None:
             return self.continue_after(loaded, step)
         return self.go_to(step.next_flow)
+
+
+def store_voicemail(request, step) -> None:
+    """The Record action names the recording too: store it (webhooks/voicemail.py)."""
+    try:
+        recordings.record(
+            report_from(request, source="Record action", box_id=step.box_id, step_id=step.pk)
+        )
+    except Exception as exc:  # the caller goes on; the recording callback stores it too
+        logger.exception("Could not store the voicemail of step %s", step.pk)
+        log_for_replay(request, type(exc).__name__)
 
 
 class EnqueueOutcomeWebhook(StepOutcomeView):

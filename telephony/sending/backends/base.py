@@ -80,6 +80,10 @@ class BaseTelephonyBackend:
     def configure_number(self, sid: str, webhooks: NumberWebhooks) -> None:
         raise self._no_account()
 
+    def delete_recording(self, sid: str) -> None:
+        """Delete the Recording `sid` at Twilio; one already gone counts as deleted."""
+        raise self._no_account()
+
     def _no_account(self) -> TelephonyConfigurationError:
         return TelephonyConfigurationError(
             f"The {self.name} backend has no Twilio account to read or configure. Set "

@@ -43,3 +43,6 @@ class TelephonyBackend(BaseTelephonyBackend):
             f"Status callback: {call.status_callback or '-'}\n"
         )
         return Sent(sid=sid, status="queued")
+
+    def delete_recording(self, sid: str) -> None:
+        self._write(f"Delete recording {sid} (console backend: nothing deleted at Twilio)\n")

@@ -2,7 +2,8 @@
 
 Sent messages and calls are appended to the module-level `outbox`; `incoming` and
 `caller_ids` are what the "account" owns (tests fill them to exercise number syncing),
-and `configured` records every configure_number() call.
+and `configured` records every configure_number() call, `deleted_recordings` every
+delete_recording().
 """
 
 import uuid
@@ -20,10 +21,11 @@ outbox: list[OutboundSms | OutboundCall] = []
 incoming: list[AccountNumber] = []
 caller_ids: list[AccountNumber] = []
 configured: list[tuple[str, NumberWebhooks]] = []
+deleted_recordings: list[str] = []
 
 
 def reset() -> None:
-    for store in (outbox, incoming, caller_ids, configured):
+    for store in (outbox, incoming, caller_ids, configured, deleted_recordings):
         store.clear()
 
 
@@ -46,3 +48,6 @@ class TelephonyBackend(BaseTelephonyBackend):
 
     def configure_number(self, sid: str, webhooks: NumberWebhooks) -> None:
         configured.append((sid, webhooks))
+
+    def delete_recording(self, sid: str) -> None:
+        deleted_recordings.append(sid)

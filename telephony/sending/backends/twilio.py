@@ -306,3 +306,15 @@ class TelephonyBackend(BaseTelephonyBackend):
             ),
             idempotent=True,
         )
+
+    def delete_recording(self, sid: str) -> None:
+        # Deleting twice is harmless, so it may be retried; a 404 means it is gone already.
+        try:
+            self._call(
+                f"delete Recording {sid}",
+                lambda: self.client.recordings(sid).delete(),
+                idempotent=True,
+            )
+        except exceptions.TelephonySendError as exc:
+            if exc.status != 404:
+                raise

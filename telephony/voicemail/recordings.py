@@ -1,0 +1,140 @@
+"""One Voicemail row per RecordingSid, whatever Twilio sends first and however often.
+
+Three requests describe one message: the Record verb's action (RecordingSid, RecordingUrl,
+RecordingDuration), the recording status callback (RecordingStatus completed or absent),
+and, when the step transcribes, the transcription callback (TranscriptionText and
+-Status). They come in any order and may be retried; each fills the fields it knows into
+the one row for the recording (`get_or_create` on the unique RecordingSid, then the row is
+locked while it is merged: race-safe on PostgreSQL), and never empties a field another
+request filled.
+
+An empty recording (RecordingDuration 0, or RecordingStatus absent) is not a voicemail:
+it is logged and nothing is stored or sent.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from telephony.models import Step, Voicemail, VoicemailBox
+from telephony.models.voicemail import RECORDING_SID
+from telephony.text import printable
+
+logger = logging.getLogger(__name__)
+
+MAX_INT = 2**31 - 1
+
+
+def whole_number(value: str) -> int | None:
+    """A non-negative whole number that fits a column, or None for anything else."""
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        return None
+    number = int(value)
+    return number if number <= MAX_INT else None
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one request told us of a recording; empty strings/None for what it did not."""
+
+    recording_sid: str
+    call_sid: str = ""
+    caller: str = ""
+    called: str = ""
+    recording_url: str = ""
+    recording_status: str = ""
+    duration: int | None = None
+    transcript: str | None = None
+    transcript_status: str = ""
+    box_id: int | None = None
+    step_id: int | None = None
+    source: str = "callback"
+
+
+def _recording_url(url: str) -> str:
+    # Twilio's URLs are https://api.twilio.com/...; anything else is kept out of the row
+    # (the audio view checks the host again before fetching anything).
+    return url if url.startswith(("https://", "http://")) and len(url) <= 500 else ""
+
+
+def record(report: Report) -> Voicemail | None:
+    """Store what `report` says; returns the row, or None when nothing was stored."""
+    sid = report.recording_sid
+    if not RECORDING_SID.match(sid):
+        logger.warning(
+            "Voicemail %s: no valid RecordingSid (%r); ignored", report.source, printable(sid, 40)
+        )
+        return None
+    if report.recording_status == "absent" or report.duration == 0:
+        logger.info(
+            "Recording %s of call %s is empty (%s): no voicemail stored",
+            sid,
+            printable(report.call_sid, 34),
+            report.recording_status or "duration 0",
+        )
+        return None
+
+    step = (
+        Step.objects.select_related("flow").filter(pk=report.step_id).first()
+        if report.step_id
+        else None
+    )
+    # The box named in the callback's URL, else the step's (a box deleted since: neither).
+    candidates = [b for b in (report.box_id, step.box_id if step else None) if b]
+    box_id = next((b for b in candidates if VoicemailBox.objects.filter(pk=b).exists()), None)
+    with transaction.atomic():
+        voicemail, created = Voicemail.objects.select_for_update().get_or_create(
+            recording_sid=sid,
+            defaults={"box_id": box_id},
+        )
+        changed = _merge(voicemail, report, step=step, box_id=box_id)
+        if changed:
+            voicemail.save(update_fields=[*changed, "updated_at"])
+        from telephony.voicemail import notices
+
+        notices.schedule(voicemail, created=created)
+    if created:
+        logger.info("Voicemail %s stored (%s) in box %s", sid, report.source, box_id)
+    return voicemail
+
+
+def _merge(voicemail: Voicemail, report: Report, *, step, box_id) -> list[str]:
+    """Fill in what the row lacks; returns the names of the fields changed."""
+    changed = []
+
+    def fill(name, value):
+        if value not in (None, "") and getattr(voicemail, name) in (None, ""):
+            setattr(voicemail, name, value)
+            changed.append(name)
+
+    if voicemail.box_id is None:
+        fill("box_id", box_id)
+    fill("call_sid", report.call_sid[:34])
+    fill("caller", report.caller[:128])
+    fill("called", report.called[:128])
+    fill("recording_url", _recording_url(report.recording_url))
+    fill("duration", report.duration)
+    if step is not None:
+        fill("step_id", step.pk)
+        fill("flow_id", step.flow_id)
+        if step.transcribe and not voicemail.expects_transcript:
+            voicemail.expects_transcript = True
+            changed.append("expects_transcript")
+    # Statuses: a final word ("completed", "failed") is kept over a later "in-progress".
+    if report.recording_status and voicemail.recording_status != "completed":
+        if report.recording_status != voicemail.recording_status:
+            voicemail.recording_status = report.recording_status[:20]
+            changed.append("recording_status")
+    if report.transcript_status and voicemail.transcript_status not in ("completed", "failed"):
+        if report.transcript_status != voicemail.transcript_status:
+            voicemail.transcript_status = report.transcript_status[:20]
+            changed.append("transcript_status")
+            if not voicemail.expects_transcript:
+                voicemail.expects_transcript = True
+                changed.append("expects_transcript")
+    if report.transcript and not voicemail.transcript:
+        voicemail.transcript = report.transcript
+        changed.append("transcript")
+    return changed
