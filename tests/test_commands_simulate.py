@@ -27,7 +27,10 @@ def test_simulate_call_walks_the_demo_to_voicemail(demo):
         '  Says: "Please leave a message after the beep. Press the pound key when you are done."'
         in lines
     )
-    assert "  Records (beep, up to 60 s): the caller leaves a 7-second message" in lines
+    assert (
+        "  Records (beep, up to 60 s): the caller leaves a 7-second message; "
+        "the message would be stored in box Front desk"
+    ) in lines
     assert lines[-1] == "Hangs up: the call is over (<Hangup>)."
 
 
