@@ -33,6 +33,7 @@ class Received:
     form: dict  # field -> list of values
     auth: tuple[str, str] | None
     headers: dict
+    at: float = 0.0  # time.time() when it arrived
 
     def field(self, name):
         values = self.form.get(name)
@@ -70,6 +71,8 @@ class FakeTwilio:
     caller_ids: list[dict] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
+    # fail_every(): every Nth message create gets this (status, code) answer.
+    every: tuple[int, int, int | None] | None = None
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -120,6 +123,10 @@ class FakeTwilio:
             body = error_body(code or status, message or f"Error {code or status}", status)
         for _ in range(times):
             self.planned.append(Planned(status, body, delay, path_contains))
+
+    def fail_every(self, n: int, status: int = 429, code: int | None = 20429):
+        """From now on, every `n`th POST to Messages.json gets this error answer."""
+        self.every = (n, status, code)
 
     def delay_next(self, seconds: float, *, path_contains: str = ""):
         """The next matching request is answered normally, but only after `seconds`."""
@@ -180,12 +187,17 @@ class FakeTwilio:
             form=parse_qs(raw, keep_blank_values=True),
             auth=_basic_auth(handler.headers.get("Authorization", "")),
             headers=dict(handler.headers),
+            at=time.time(),
         )
         with self._lock:
             self.received.append(received)
             plan = next((p for p in self.planned if p.path_contains in parts.path), None)
             if plan is not None:
                 self.planned.remove(plan)
+            elif self.every and parts.path.endswith("/Messages.json"):
+                n, status, code = self.every
+                if len(self.requests_to("/Messages.json")) % n == 0:
+                    plan = Planned(status, error_body(code or status, "Too Many Requests", status))
         if plan is not None and plan.delay:
             time.sleep(plan.delay)
         if plan is not None and plan.hold is not None:

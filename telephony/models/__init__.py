@@ -4,9 +4,11 @@
 - `flows`: call flows, their steps and menu options;
 - `messaging`: SMS auto-replies and opt-outs;
 - `logs`: call and message logs;
-- `versions`: the counter that tells workers to reload flows.
+- `versions`: the counter that tells workers to reload flows;
+- `broadcasts`: broadcasts, their recipients, the shared send pace.
 """
 
+from telephony.models.broadcasts import Broadcast, BroadcastRecipient, SendPace
 from telephony.models.flows import CallFlow, MenuOption, Step, option_fits_gather, renumber_steps
 from telephony.models.limits import DTMF_KEYS, SAY_MAX_CHARS, SMS_MAX_CHARS
 from telephony.models.logs import CallLog, Direction, LogEntry, MessageLog
@@ -23,6 +25,9 @@ from telephony.models.numbers import PhoneNumber, VerifiedCallerId, is_our_calle
 from telephony.models.versions import FlowsVersion
 
 __all__ = [
+    "Broadcast",
+    "BroadcastRecipient",
+    "SendPace",
     "CallFlow",
     "CallLog",
     "DTMF_KEYS",
