@@ -34,6 +34,7 @@ class Received:
     auth: tuple[str, str] | None
     headers: dict
     at: float = 0.0  # time.time() when it arrived
+    answered: int = 0  # the HTTP status it got
 
     def field(self, name):
         values = self.form.get(name)
@@ -210,6 +211,7 @@ class FakeTwilio:
         else:
             status, body = self._route(received)
         payload = json.dumps(body).encode() if body is not None else b""
+        received.answered = status
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json")

@@ -91,12 +91,11 @@ def _requeue(rows, **changes) -> None:
     )
 
 
-def send_one(broadcast: Broadcast, row: BroadcastRecipient) -> str:
-    """Send to one claimed recipient: "sent", "failed", "skipped", "unknown", "lost"
-    (another worker took it over), "retry" (Twilio busy) or "slow" (queue full)."""
-    body = fill(broadcast.body, row.variables)
-    cost = max(1, segments.count(body).count)
-    pace.wait_for_slot(broadcast.sender, rate=broadcast.sender_rate(), cost=cost)
+def send_one(broadcast: Broadcast, row: BroadcastRecipient, body: str, slot: float) -> str:
+    """Send `body` to one claimed recipient at `slot` (epoch seconds): "sent", "failed",
+    "skipped", "unknown", "lost" (another worker took it over), "retry" (Twilio busy) or
+    "slow" (queue full)."""
+    pace.sleep_until(slot)
     message_id = row.message_id
     if message_id is None:
         media = [broadcast.media_url] if broadcast.media_url else []
@@ -183,8 +182,16 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
             )
             logger.info("Broadcast %s done", broadcast.pk)
             return Run("done", sent)
+        # The batch's slots in one reservation: message i goes out at start + its offset.
+        bodies = [fill(broadcast.body, row.variables) for row in batch]
+        costs = [max(1, segments.count(body).count) for body in bodies]
+        rate = broadcast.sender_rate()
+        start = pace.reserve(broadcast.sender, rate=rate, cost=sum(costs))
+        offset = 0.0
         for index, row in enumerate(batch):
-            outcome = send_one(broadcast, row)
+            slot = start + offset / pace.effective_rate(rate)
+            offset += costs[index]
+            outcome = send_one(broadcast, row, bodies[index], slot)
             sent += outcome == "sent"
             if outcome in ("retry", "slow"):
                 _requeue(batch[index + 1 :])

@@ -36,10 +36,16 @@ def _advance(key: str, not_before: float, interval: float) -> float:
     return SendPace.objects.filter(key=key).values_list("next_at", flat=True).get() - interval
 
 
+def effective_rate(rate: float) -> float:
+    """Segments per second a sender may send: its own rate, at most the account's."""
+    return min(rate, settings.TELEPHONY_ACCOUNT_MAX_RATE)
+
+
 def reserve(sender: str, *, rate: float, cost: float = 1.0) -> float:
-    """The epoch time at which one message of `cost` segments from `sender` may go out."""
+    """The epoch time from which `cost` segments from `sender` may go out, spaced at
+    effective_rate(rate): one message, or a worker's whole batch in one transaction."""
     now = time.time()
-    interval = cost / rate
+    interval = cost / effective_rate(rate)
     account_interval = cost / settings.TELEPHONY_ACCOUNT_MAX_RATE
     with transaction.atomic():
         slot = _advance(f"sender:{sender}", now, interval)
@@ -49,10 +55,14 @@ def reserve(sender: str, *, rate: float, cost: float = 1.0) -> float:
     return account_slot
 
 
-def wait_for_slot(sender: str, *, rate: float, cost: float = 1.0) -> None:
-    delay = reserve(sender, rate=rate, cost=cost) - time.time()
+def sleep_until(slot: float) -> None:
+    delay = slot - time.time()
     if delay > 0:
         time.sleep(delay)
+
+
+def wait_for_slot(sender: str, *, rate: float, cost: float = 1.0) -> None:
+    sleep_until(reserve(sender, rate=rate, cost=cost))
 
 
 def hold_back(sender: str, seconds: float) -> None:
