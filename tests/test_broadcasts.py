@@ -312,3 +312,41 @@ def test_send_broadcast_bad_input_is_one_line(number, tmp_path, args, message):
 def test_broadcast_status_of_nothing(db):
     with pytest.raises(CommandError, match="no broadcast 9"):
         call_command("broadcast_status", "9")
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+def test_admin_creates_previews_starts_and_exports(admin_client, number):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("l.csv", b"number,name\n+14155550100,Zoe\nnope,X\n")
+    page = admin_client.post(
+        "/admin/telephony/broadcast/add/",
+        {"name": "Promo", "body": "Hi {name} \u20ac", "phone_number": number.pk, "upload": upload},
+    )
+    assert page.status_code == 302, page.content[:3000]
+    broadcast = Broadcast.objects.get()
+    assert broadcast.state == Broadcast.State.DRAFT and broadcast.invalid_count == 1
+    change = admin_client.get(f"/admin/telephony/broadcast/{broadcast.pk}/change/")
+    html = change.content.decode()
+    assert change.status_code == 200 and "Hi Zoe €" in html and "GSM-7" in html
+    assert 'style="' not in html and "<progress" in html
+    listing = admin_client.get("/admin/telephony/broadcast/")
+    assert listing.status_code == 200 and 'style="' not in listing.content.decode()
+    ids = {"_selected_action": [broadcast.pk]}
+    admin_client.post("/admin/telephony/broadcast/", {"action": "start_now", **ids})
+    assert Broadcast.objects.get().state == Broadcast.State.SENDING
+    admin_client.post("/admin/telephony/broadcast/", {"action": "pause", **ids})
+    assert Broadcast.objects.get().state == Broadcast.State.PAUSED
+    export = admin_client.post("/admin/telephony/broadcast/", {"action": "export_results", **ids})
+    text = b"".join(export.streaming_content).decode()
+    assert text.splitlines()[1].startswith(f"{broadcast.pk},+14155550100,queued")
+
+
+def test_admin_refuses_a_placeholder_the_list_lacks(admin_client, number):
+    page = admin_client.post(
+        "/admin/telephony/broadcast/add/",
+        {"name": "P", "body": "Hi {name}", "phone_number": number.pk, "pasted": "+14155550100"},
+    )
+    assert page.status_code == 200 and "no value for {name}: upload a CSV" in page.content.decode()

@@ -2,7 +2,8 @@
 
 - `flows`: call flows (steps and menu options on one page), numbers, caller IDs;
 - `logs`: call and message logs, SMS rules, opt-outs;
+- `broadcasts`: broadcasts: create, start/pause/resume/cancel, progress, results;
 - `tools`: the flow checks, diagram and call simulator shown on flow and number pages.
 """
 
-from telephony.admin import flows, logs  # noqa: F401  (registers the ModelAdmins)
+from telephony.admin import broadcasts, flows, logs  # noqa: F401  (registers the ModelAdmins)
