@@ -5,9 +5,9 @@ Exactly once, step by step:
 1. Claim: a small batch of queued recipients becomes "sending" under this batch's token
    (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so workers never wait on each other;
    SQLite, which serialises writers: a conditional UPDATE ... WHERE state = 'queued').
-2. Wait for the recipient's slot in the sender's and the account's pace (sending/pace.py).
-3. Record the attempt: a pending MessageLog (services.record_pending_sms), linked to the
+2. Record the attempt: a pending MessageLog (services.record_pending_sms), linked to the
    recipient only if this batch still holds it.
+3. Wait for the next slot in the sender's and the account's pace (sending/pace.py).
 4. Send: services.deliver_pending_sms claims the message (pending -> submitting) with one
    conditional UPDATE, asks Twilio, and records the answer.
 A worker killed before 4 leaves a message that never reached Twilio: recover_claims()
@@ -91,11 +91,10 @@ def _requeue(rows, **changes) -> None:
     )
 
 
-def send_one(broadcast: Broadcast, row: BroadcastRecipient, body: str, slot: float) -> str:
-    """Send `body` to one claimed recipient at `slot` (epoch seconds): "sent", "failed",
-    "skipped", "unknown", "lost" (another worker took it over), "retry" (Twilio busy) or
-    "slow" (queue full)."""
-    pace.sleep_until(slot)
+def send_one(broadcast: Broadcast, row: BroadcastRecipient) -> str:
+    """Send to one claimed recipient: "sent", "failed", "skipped", "unknown", "lost"
+    (another worker took it over), "retry" (Twilio busy) or "slow" (queue full)."""
+    body = fill(broadcast.body, row.variables)
     message_id = row.message_id
     if message_id is None:
         media = [broadcast.media_url] if broadcast.media_url else []
@@ -117,6 +116,11 @@ def send_one(broadcast: Broadcast, row: BroadcastRecipient, body: str, slot: flo
             _finish(row, Recipient.State.FAILED, exc)
             return "failed"
         message_id = log.pk
+    # The slot is taken last, just before Twilio is asked, so what reaches Twilio keeps
+    # the spacing the slots have (a slot taken earlier would let a late worker catch up
+    # in a burst).
+    cost = max(1, segments.count(body).count)
+    pace.wait_for_slot(broadcast.sender, rate=broadcast.sender_rate(), cost=cost)
     last_try = row.attempts + 1 >= settings.TELEPHONY_TASK_RETRY_ATTEMPTS
     try:
         log = services.deliver_pending_sms(message_id=message_id, retry_later=not last_try)
@@ -182,16 +186,8 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
             )
             logger.info("Broadcast %s done", broadcast.pk)
             return Run("done", sent)
-        # The batch's slots in one reservation: message i goes out at start + its offset.
-        bodies = [fill(broadcast.body, row.variables) for row in batch]
-        costs = [max(1, segments.count(body).count) for body in bodies]
-        rate = broadcast.sender_rate()
-        start = pace.reserve(broadcast.sender, rate=rate, cost=sum(costs))
-        offset = 0.0
         for index, row in enumerate(batch):
-            slot = start + offset / pace.effective_rate(rate)
-            offset += costs[index]
-            outcome = send_one(broadcast, row, bodies[index], slot)
+            outcome = send_one(broadcast, row)
             sent += outcome == "sent"
             if outcome in ("retry", "slow"):
                 _requeue(batch[index + 1 :])
