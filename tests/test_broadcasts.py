@@ -350,3 +350,22 @@ def test_admin_refuses_a_placeholder_the_list_lacks(admin_client, number):
         {"name": "P", "body": "Hi {name}", "phone_number": number.pk, "pasted": "+14155550100"},
     )
     assert page.status_code == 200 and "no value for {name}: upload a CSV" in page.content.decode()
+
+
+# --- status callbacks -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delivery_follows_the_status_callbacks(number, fake_twilio, twilio):
+    created = make(number, csv_of(2))
+    run_tasks()
+    first, second = created.broadcast.recipients.select_related("message").order_by("pk")
+    for row, status, code in [(first, "delivered", ""), (second, "undelivered", "30003")]:
+        params = {"MessageSid": row.message.sid, "MessageStatus": status, "ErrorCode": code}
+        assert twilio.post("/twilio/status/", params).status_code == 200
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.delivery, second.delivery) == ("delivered", "undelivered")
+    assert second.message.error_code == 30003
+    p = services.progress(created.broadcast)
+    assert (p["delivered"], p["undelivered"], p["counts"]["sent"]) == (1, 1, 2)

@@ -20,6 +20,9 @@ from telephony.models.broadcasts import fill, placeholders
 
 
 class BroadcastCreateForm(forms.ModelForm):
+    media_url = forms.URLField(
+        label="media URL", required=False, max_length=500, assume_scheme="https"
+    )
     pasted = forms.CharField(
         label="Numbers",
         required=False,
