@@ -369,3 +369,22 @@ def test_delivery_follows_the_status_callbacks(number, fake_twilio, twilio):
     assert second.message.error_code == 30003
     p = services.progress(created.broadcast)
     assert (p["delivered"], p["undelivered"], p["counts"]["sent"]) == (1, 1, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broadcast_starts_at_its_time(number, fake_twilio):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    at = timezone.now() + timedelta(hours=1)
+    created = make(number, csv_of(2), start_at=at)
+    assert created.broadcast.state == Broadcast.State.SCHEDULED
+    run_tasks()
+    assert posts(fake_twilio) == []
+    DBTaskResult.objects.update(run_after=timezone.now())  # an hour later
+    Broadcast.objects.update(start_at=timezone.now())
+    run_tasks()
+    assert len(posts(fake_twilio)) == 2
+    assert Broadcast.objects.get().state == Broadcast.State.DONE
