@@ -37,6 +37,8 @@ class Received:
     form: dict  # field -> list of values
     auth: tuple[str, str] | None
     headers: dict
+    at: float = 0.0  # time.time() when it arrived
+    answered: int = 0  # the HTTP status it got
 
     def field(self, name):
         values = self.form.get(name)
@@ -75,6 +77,8 @@ class FakeTwilio:
     received: list[Received] = field(default_factory=list)
     planned: list[Planned] = field(default_factory=list)
     recordings: dict[str, bytes] = field(default_factory=dict)  # RecordingSid -> WAV bytes
+    # fail_every(): every Nth message create gets this (status, code) answer.
+    every: tuple[int, int, int | None] | None = None
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -128,6 +132,10 @@ class FakeTwilio:
             body = error_body(code or status, message or f"Error {code or status}", status)
         for _ in range(times):
             self.planned.append(Planned(status, body, delay, path_contains))
+
+    def fail_every(self, n: int, status: int = 429, code: int | None = 20429):
+        """From now on, every `n`th POST to Messages.json gets this error answer."""
+        self.every = (n, status, code)
 
     def delay_next(self, seconds: float, *, path_contains: str = ""):
         """The next matching request is answered normally, but only after `seconds`."""
@@ -195,12 +203,17 @@ class FakeTwilio:
             form=parse_qs(raw, keep_blank_values=True),
             auth=_basic_auth(handler.headers.get("Authorization", "")),
             headers=dict(handler.headers),
+            at=time.time(),
         )
         with self._lock:
             self.received.append(received)
             plan = next((p for p in self.planned if p.path_contains in parts.path), None)
             if plan is not None:
                 self.planned.remove(plan)
+            elif self.every and parts.path.endswith("/Messages.json"):
+                n, status, code = self.every
+                if len(self.requests_to("/Messages.json")) % n == 0:
+                    plan = Planned(status, error_body(code or status, "Too Many Requests", status))
         if plan is not None and plan.delay:
             time.sleep(plan.delay)
         if plan is not None and plan.hold is not None:
@@ -216,6 +229,7 @@ class FakeTwilio:
                 return self._send(handler, *media)
             status, body = self._route(received)
         payload = json.dumps(body).encode() if body is not None else b""
+        received.answered = status
         self._send(handler, status, payload, {"Content-Type": "application/json"})
 
     def _send(self, handler, status: int, payload: bytes, headers: dict):

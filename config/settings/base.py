@@ -249,6 +249,16 @@ TELEPHONY_TASK_RETRY_ATTEMPTS = env.int("TELEPHONY_TASK_RETRY_ATTEMPTS", default
 TELEPHONY_TASK_RETRY_DELAY = env.float("TELEPHONY_TASK_RETRY_DELAY", default=30.0)
 TELEPHONY_TASK_RETRY_MAX_DELAY = env.float("TELEPHONY_TASK_RETRY_MAX_DELAY", default=600.0)
 
+# Broadcasts (README, "Broadcasts"): the default Messaging Service and its pace (segments/s),
+# the account's ceiling over every sender, how long a claimed recipient may wait before it
+# counts as lost to a dead worker, and how many tasks send one broadcast side by side.
+TELEPHONY_MESSAGING_SERVICE_SID = env("TELEPHONY_MESSAGING_SERVICE_SID", default="")
+TELEPHONY_MESSAGING_SERVICE_RATE = env.float("TELEPHONY_MESSAGING_SERVICE_RATE", default=1.0)
+TELEPHONY_ACCOUNT_MAX_RATE = env.float("TELEPHONY_ACCOUNT_MAX_RATE", default=100.0)
+TELEPHONY_BROADCAST_CLAIM_TIMEOUT = env.float("TELEPHONY_BROADCAST_CLAIM_TIMEOUT", default=300.0)
+TELEPHONY_BROADCAST_TASKS = env.int("TELEPHONY_BROADCAST_TASKS", default=1)
+TELEPHONY_BROADCAST_TASK_SECONDS = env.float("TELEPHONY_BROADCAST_TASK_SECONDS", default=30.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,8 +2,9 @@
 
 - `flows`: call flows (steps and menu options on one page), numbers, caller IDs;
 - `logs`: call and message logs, SMS rules, opt-outs;
+- `broadcasts`: broadcasts: create, start/pause/resume/cancel, progress, results;
 - `tools`: the flow checks, diagram and call simulator shown on flow and number pages;
 - `voicemail`: the voicemail inbox and its boxes.
 """
 
-from telephony.admin import flows, logs, voicemail  # noqa: F401  (registers the ModelAdmins)
+from telephony.admin import broadcasts, flows, logs, voicemail  # noqa: F401  (registers the ModelAdmins)

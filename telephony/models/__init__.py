@@ -5,9 +5,11 @@
 - `messaging`: SMS auto-replies and opt-outs;
 - `logs`: call and message logs;
 - `versions`: the counter that tells workers to reload flows;
-- `voicemail`: voicemail boxes and the messages left in them.
+- `voicemail`: voicemail boxes and the messages left in them;
+- `broadcasts`: broadcasts, their recipients, the shared send pace.
 """
 
+from telephony.models.broadcasts import Broadcast, BroadcastRecipient, SendPace
 from telephony.models.flows import CallFlow, MenuOption, Step, option_fits_gather, renumber_steps
 from telephony.models.limits import DTMF_KEYS, SAY_MAX_CHARS, SMS_MAX_CHARS
 from telephony.models.logs import CallLog, Direction, LogEntry, MessageLog
@@ -25,6 +27,9 @@ from telephony.models.versions import FlowsVersion
 from telephony.models.voicemail import Voicemail, VoicemailBox, listenable_boxes
 
 __all__ = [
+    "Broadcast",
+    "BroadcastRecipient",
+    "SendPace",
     "CallFlow",
     "CallLog",
     "DTMF_KEYS",

@@ -21,6 +21,12 @@ class PhoneNumber(models.Model):
     voice_capable = models.BooleanField(default=True)
     sms_capable = models.BooleanField(default=True)
     mms_capable = models.BooleanField(default=False)
+    send_rate = models.PositiveIntegerField(
+        default=1,
+        blank=True,  # a form left blank keeps the default (clean)
+        help_text="Message segments per second Twilio lets this number send: 1 for a US "
+        "long code, 3 for toll-free, 100+ for a short code (broadcasts keep to it).",
+    )
     call_flow = models.ForeignKey(
         "telephony.CallFlow",
         null=True,
@@ -42,6 +48,10 @@ class PhoneNumber(models.Model):
         return (str(self.number),)
 
     natural_key.dependencies = ["telephony.callflow"]
+
+    def clean(self):
+        if not self.send_rate:
+            self.send_rate = 1
 
 
 class VerifiedCallerId(models.Model):

@@ -250,6 +250,21 @@ def _pending_sms_log(*, sender: str, to: str, body: str, media, **extra) -> Mess
     )
 
 
+def record_pending_sms(
+    *, to: str, sender: str, body: str, media_urls: Sequence[str] = ()
+) -> MessageLog:
+    """Record an outbound message as pending, for `deliver_pending_sms()` to send: how a
+    broadcast records each attempt before Twilio is asked. `sender` was checked by the
+    caller (one of our numbers, or a Messaging Service SID). Raises like send_sms()."""
+    media = tuple(media_urls)
+    _check_message(body, media)
+    _check_not_opted_out(to, sender)
+    log = _pending_sms_log(sender=sender, to=to, body=body, media=media)
+    log.full_clean()
+    log.save()
+    return log
+
+
 def queue_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) -> MessageLog | None:
     """Queue the message of a flow's Sms step for the caller, once per call; never waits
     for Twilio (the webhook answers at once, a task worker sends it).
@@ -338,9 +353,11 @@ def fail_pending_sms(*, message_id: int, error: Exception) -> None:
 def _deliver_sms(backend, log: MessageLog, *, retry_later: bool | None = None) -> MessageLog:
     """Send `log` through `backend`. `retry_later` None: as send_sms() always has, every
     error is recorded as failed; True/False: a task's attempt (deliver_pending_sms())."""
+    through_service = log.from_number.startswith("MG")  # a broadcast's Messaging Service
     message = OutboundSms(
         to=log.to_number,
-        from_=log.from_number,
+        from_="" if through_service else log.from_number,
+        messaging_service_sid=log.from_number if through_service else "",
         body=log.body,
         media_urls=tuple(log.media_urls),
         status_callback=_status_callback(),

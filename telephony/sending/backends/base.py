@@ -18,6 +18,8 @@ class OutboundSms:
     body: str
     media_urls: tuple[str, ...] = ()
     status_callback: str | None = None
+    # Sent through a Messaging Service (MG...) instead of from a number: from_ is then "".
+    messaging_service_sid: str = ""
 
 
 @dataclass(frozen=True)

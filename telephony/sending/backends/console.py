@@ -31,7 +31,7 @@ class TelephonyBackend(BaseTelephonyBackend):
         media = "".join(f"Media: {url}\n" for url in message.media_urls)
         self._write(
             f"SMS {sid} (console backend: not sent)\n"
-            f"From: {message.from_}\nTo: {message.to}\n{media}\n{message.body}\n"
+            f"From: {message.from_ or message.messaging_service_sid}\nTo: {message.to}\n{media}\n{message.body}\n"
         )
         return Sent(sid=sid, status="queued")
 

@@ -235,7 +235,8 @@ class TelephonyBackend(BaseTelephonyBackend):
             f"send SMS to {message.to}",
             lambda: self.client.messages.create(
                 to=message.to,
-                from_=message.from_,
+                from_=message.from_ or None,
+                messaging_service_sid=message.messaging_service_sid or None,
                 body=message.body or None,
                 media_url=list(message.media_urls) or None,
                 status_callback=message.status_callback,

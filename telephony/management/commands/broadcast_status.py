@@ -1,0 +1,30 @@
+"""Print a broadcast's progress."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from telephony.broadcasts import services
+from telephony.models import Broadcast
+
+
+class Command(BaseCommand):
+    help = "Show a broadcast's progress: counts by state, rate, time left."
+
+    def add_arguments(self, parser):
+        parser.add_argument("id", help="The broadcast's id.")
+
+    def handle(self, *args, id, **options):
+        broadcast = Broadcast.objects.filter(pk=int(id)).first() if id.isdigit() else None
+        if broadcast is None:
+            raise CommandError(f"There is no broadcast {id}.")
+        p = services.progress(broadcast)
+        counts = ", ".join(f"{n} {state}" for state, n in p["counts"].items() if n)
+        self.stdout.write(
+            f"Broadcast {broadcast.pk} {broadcast.name!r}: {broadcast.state}, "
+            f"{p['done']}/{p['total']} done ({p['percent']}%): {counts or 'no recipients'}; "
+            f"{p['delivered']} delivered, {p['undelivered']} undelivered; "
+            f"{p['invalid']} invalid rows, {p['duplicates']} duplicates; "
+            f"{p['rate']:.1f}/s, about {round(p['seconds_left'])} s left."
+        )
+        unknown = broadcast.recipients.filter(state="unknown").values_list("number", flat=True)
+        for number in unknown[:50]:
+            self.stdout.write(f"unknown outcome (check the Twilio console): {number}")
