@@ -93,34 +93,27 @@ class BroadcastAdmin(admin.ModelAdmin):
             kwargs["form"] = BroadcastCreateForm
         return super().get_form(request, obj, **kwargs)
 
+    # What staff set on a broadcast: editable while it is a draft, shown once it runs.
+    SETTINGS = [
+        "name",
+        "body",
+        "media_url",
+        "phone_number",
+        "messaging_service_sid",
+        "rate",
+        "start_at",
+    ]
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return [*BroadcastCreateForm.Meta.fields, "pasted", "upload", "start_now"]
-        return [
-            "name",
-            "body",
-            "media_url",
-            "phone_number",
-            "messaging_service_sid",
-            "rate",
-            "start_at",
-            *self.readonly_fields,
-        ]
+        return [*self.SETTINGS, *self.readonly_fields]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
         if obj.state != Broadcast.State.DRAFT:
-            return [
-                "name",
-                "body",
-                "media_url",
-                "phone_number",
-                "messaging_service_sid",
-                "rate",
-                "start_at",
-                *self.readonly_fields,
-            ]
+            return [*self.SETTINGS, *self.readonly_fields]
         return ["body", *self.readonly_fields]  # the body was checked against the list
 
     def save_model(self, request, obj, form, change):
