@@ -94,15 +94,7 @@ class BroadcastAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, **kwargs)
 
     # What staff set on a broadcast: editable while it is a draft, shown once it runs.
-    SETTINGS = [
-        "name",
-        "body",
-        "media_url",
-        "phone_number",
-        "messaging_service_sid",
-        "rate",
-        "start_at",
-    ]
+    SETTINGS = BroadcastCreateForm.Meta.fields
 
     def get_fields(self, request, obj=None):
         if obj is None:
