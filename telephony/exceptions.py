@@ -67,3 +67,26 @@ class TwilioTimeout(TwilioUnavailable):
 
 class DatabaseUnavailable(TelephonyError):
     """The database is unreachable and what a webhook needs is not in this worker's memory."""
+
+
+# --- Releases (telephony/releases) ----------------------------------------------------
+
+
+class PublishError(TelephonyValidationError):
+    """The draft cannot be published (or a release made live) as asked."""
+
+
+class PublishBlocked(PublishError):
+    """The flow checks report errors: `findings` lists them (warnings included)."""
+
+    def __init__(self, message: str, *, findings=()):
+        super().__init__(message)
+        self.findings = list(findings)
+
+
+class NothingToPublish(PublishError):
+    """The draft is the live release already."""
+
+
+class PublishConflict(PublishError):
+    """Someone else published meanwhile: review the changes again."""

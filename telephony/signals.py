@@ -1,4 +1,5 @@
-"""Keep the flow cache honest: anything staff save that could change a call invalidates it.
+"""Keep the draft's cache honest: anything staff save that could change the draft (or who
+hears it) invalidates it. Releases never change, so nothing here touches them.
 
 Connected in `TelephonyConfig.ready()`. Saves and deletes of flows, steps, menu options,
 numbers and caller IDs (admin, fixtures, shell) all send these signals; bulk `update()`
@@ -12,13 +13,24 @@ from telephony.models import (
     CallFlow,
     MenuOption,
     PhoneNumber,
+    SmsRule,
     Step,
+    TestCaller,
     VerifiedCallerId,
     VoicemailBox,
 )
 
 # A box's deletion clears its steps' `box` by a bulk UPDATE, which sends no signal.
-RENDERED_MODELS = (CallFlow, Step, MenuOption, PhoneNumber, VerifiedCallerId, VoicemailBox)
+RENDERED_MODELS = (
+    CallFlow,
+    Step,
+    MenuOption,
+    PhoneNumber,
+    SmsRule,
+    TestCaller,
+    VerifiedCallerId,
+    VoicemailBox,
+)
 
 
 def invalidate_flow_cache(sender, **kwargs):

@@ -1,15 +1,20 @@
-"""A per-worker cache of flows and rendered TwiML: callers are answered from memory.
+"""A per-worker cache of releases and rendered TwiML: callers are answered from memory.
 
-Twilio waits for every webhook with the caller listening to silence, and flows change
-rarely (staff edit them in the admin) while they are read on every call. So each worker
-keeps what it loaded or rendered in a small in-process store (bounded, least recently
-used out): plain Python objects, no pickling, no network.
+Twilio waits for every webhook with the caller listening to silence, and what callers
+meet changes only when staff publish. So each worker keeps what it loaded or rendered in
+small in-process stores (bounded, least recently used out): plain Python objects, no
+pickling, no network. There are two:
 
-Staying current. Every save or delete that changes a call bumps `FlowsVersion` in the
-same transaction (telephony/signals.py). Each worker re-reads that number every
-TELEPHONY_CACHE_RECHECK_SECONDS (default 1 s) and empties its store when it moved, so a
-change is live within a second on every worker of every machine, and at once in the
-worker that saved it. Nothing else is shared: no cache server, no notices.
+- releases (`keep()`): a release never changes once published, so what was built from
+  one is kept for as long as the worker lives (or until it is the least used);
+- the draft (`memo()`): what test callers and the simulator meet, and who the test
+  callers are. Every save or delete of the draft bumps `FlowsVersion.number` in the same
+  transaction (telephony/signals.py); this store is emptied when that number moved.
+
+Staying current. Each worker re-reads the one FlowsVersion row (the draft's counter and
+the live release's number) every TELEPHONY_CACHE_RECHECK_SECONDS (default 1 s), so a
+publish reaches new calls within a second on every worker of every machine, and at once
+in the worker that published. Nothing else is shared: no cache server, no notices.
 
 Staying up. In production the number is read by a thread of the worker's own (the
 *watcher*), never by a request, so a database that is slow, down or hangs without an
@@ -32,7 +37,7 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
 from telephony.exceptions import DatabaseUnavailable
 from telephony.models import FlowsVersion
@@ -47,11 +52,15 @@ FIRST_READ_SECONDS = 1.0
 
 
 class _Store:
-    """This worker's entries, all built under one FlowsVersion number."""
+    """This worker's entries: the draft's (all built under one FlowsVersion number) and
+    the releases'."""
 
     def __init__(self):
         self.version: int | None = None  # None: not read yet, or emptied by a save here
-        self.entries: OrderedDict[Hashable, object] = OrderedDict()
+        self.live: int | None = None  # the live release, as last read
+        self.live_known = False  # read at least once (else the live release is unknown)
+        self.entries: OrderedDict[Hashable, object] = OrderedDict()  # the draft's
+        self.releases: OrderedDict[Hashable, object] = OrderedDict()  # immutable
         self.checked_at = float("-inf")  # time.monotonic() of the last successful read
         self.retry_at = float("-inf")  # while the database is away: when to ask again
         self.outage = False  # the last read failed (said once per outage in the log)
@@ -71,14 +80,16 @@ def enabled() -> bool:
 
 
 def _read_version() -> bool:
-    """Read FlowsVersion now; empty the store when it moved. False if the database failed."""
+    """Read FlowsVersion now; empty the draft's store when it moved. False if the database
+    failed."""
     try:
-        version = FlowsVersion.current()
+        version, live = FlowsVersion.current()
     except DatabaseError as error:
         _database_away(error)
         return False
     if version != _store.version:
         _store.reset(version)
+    _store.live, _store.live_known = live, True
     _store.checked_at = time.monotonic()
     if _store.outage:
         _store.outage = False
@@ -91,10 +102,11 @@ def _database_away(error: Exception) -> None:
     if not _store.outage:
         _store.outage = True
         logger.error(
-            "Database unreachable (%s): answering calls from the %d flow(s) and answer(s) "
-            "this worker holds, and a polite goodbye where it holds none",
+            "Database unreachable (%s): answering calls from live release %s as this worker "
+            "holds it (%d entries), and a polite goodbye where it holds none",
             " ".join(str(error).split()) or type(error).__name__,
-            len(_store.entries),
+            _store.live,
+            len(_store.releases) + len(_store.entries),
         )
 
 
@@ -171,33 +183,79 @@ def _refresh() -> bool:
     return _read_version()
 
 
+def _held(entries: OrderedDict, key: Hashable):
+    with _store.lock:
+        value = entries.get(key, _MISSING)
+        if value is not _MISSING:
+            entries.move_to_end(key)
+        return value, _store.version
+
+
+def _build(key: Hashable, build: Callable[[], T], reachable: bool) -> T:
+    if not reachable:
+        raise DatabaseUnavailable("The database is unreachable and this is not cached.")
+    try:
+        return build()
+    except (OperationalError, InterfaceError) as error:
+        _database_away(error)
+        raise
+
+
 def memo(key: Hashable, build: Callable[[], T]) -> T:
-    """`build()`'s result for `key`, reused until staff next change anything that renders.
+    """`build()`'s result for `key`, reused until the draft next changes.
 
     Raises DatabaseUnavailable, without trying, when it is not held and the database
     is away."""
     if not enabled():
         return build()
     reachable = _refresh()
-    with _store.lock:
-        value = _store.entries.get(key, _MISSING)
-        if value is not _MISSING:
-            _store.entries.move_to_end(key)
-            return value
-        version = _store.version
-    if not reachable:
-        raise DatabaseUnavailable("The database is unreachable and this is not cached.")
-    try:
-        value = build()
-    except (OperationalError, InterfaceError) as error:
-        _database_away(error)
-        raise
+    value, version = _held(_store.entries, key)
+    if value is not _MISSING:
+        return value
+    value = _build(key, build, reachable)
     remember(key, value, version=version)
     return value
 
 
+def keep(key: Hashable, build: Callable[[], T]) -> T:
+    """`build()`'s result for `key`, kept for good: for what depends on one release only.
+
+    Raises DatabaseUnavailable, without trying, when it is not held and the database
+    is away."""
+    if not enabled():
+        return build()
+    value, _ = _held(_store.releases, key)
+    if value is not _MISSING:
+        return value
+    value = _build(key, build, _refresh())
+    _put(_store.releases, key, value)
+    return value
+
+
+def for_release(release: str, key: Hashable, build: Callable[[], T]) -> T:
+    """`keep()` for a published release, `memo()` for the draft ("draft")."""
+    store = memo if release == DRAFT else keep
+    return store((release, *key), build)
+
+
+DRAFT = "draft"
+
+
+def live_release() -> int | None:
+    """The number of the release callers get now (None: nothing published yet).
+
+    As last read (at most TELEPHONY_CACHE_RECHECK_SECONDS ago), or while the database is
+    away, as last known; DatabaseUnavailable when it was never read."""
+    if not enabled():
+        return FlowsVersion.current()[1]
+    _refresh()
+    if not _store.live_known:
+        raise DatabaseUnavailable("The database is unreachable: which release is live is unknown.")
+    return _store.live
+
+
 def remember(key: Hashable, value: object, *, version: object = _MISSING) -> None:
-    """Store `value` as if `memo(key, ...)` had built it (a loader that found two things).
+    """Store `value` in the draft's store as if `memo(key, ...)` had built it.
 
     Only under the version it was built for: a change meanwhile empties the store, and an
     entry built from the rows before it must not come back."""
@@ -206,26 +264,46 @@ def remember(key: Hashable, value: object, *, version: object = _MISSING) -> Non
     with _store.lock:
         if version is not _MISSING and version != _store.version:
             return
-        _store.entries[key] = value
-        while len(_store.entries) > settings.TELEPHONY_CACHE_MAX_ENTRIES:
-            _store.entries.popitem(last=False)
+    _put(_store.entries, key, value)
+
+
+def _put(entries: OrderedDict, key: Hashable, value: object) -> None:
+    with _store.lock:
+        entries[key] = value
+        while len(entries) > settings.TELEPHONY_CACHE_MAX_ENTRIES:
+            entries.popitem(last=False)
 
 
 def clear() -> None:
     """Forget everything this worker holds, and any outage it noticed (tests, commands)."""
     _store.reset(None)
+    with _store.lock:
+        _store.releases.clear()
+    _store.live, _store.live_known = None, False
     _store.checked_at = _store.retry_at = float("-inf")
     _store.outage = False
     _watcher.first_read.clear()  # as in a worker that just started
 
 
 def invalidate() -> None:
-    """Make every worker reload flows: this one now, the others within a second.
+    """Make every worker forget the draft: this one now, the others within a second.
 
     Called by the model signals; call it yourself after a bulk `update()` or raw SQL.
     The bump is part of the caller's transaction, so other workers see it when (and only
-    if) the change commits."""
+    if) the change commits. Releases are never invalidated: they do not change."""
     _store.reset(None)
     if not settings.TELEPHONY_CACHE_WATCHER:
         _store.checked_at = float("-inf")  # read the new number on the next request
     FlowsVersion.bump()
+
+
+def live_release_changed(number: int) -> None:
+    """A publish or rollback made release `number` live: this worker follows once the
+    transaction commits (the others within a second, from FlowsVersion)."""
+
+    def follow():
+        _store.live, _store.live_known = number, True
+
+    transaction.on_commit(follow)
+    if not settings.TELEPHONY_CACHE_WATCHER:
+        _store.checked_at = float("-inf")

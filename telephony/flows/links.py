@@ -1,5 +1,8 @@
 """Absolute URLs of our own webhooks, as Twilio must be given them.
 
+Every URL a flow hands Twilio names its release ("releases/7/..." or "releases/draft/"),
+so a call finishes on the release it began with, whatever is published meanwhile.
+
 With TELEPHONY_PUBLIC_URL set, every URL we hand Twilio starts with it (so a path
 prefix or another host in front of us is respected). Without it we return the path
 alone: Twilio resolves relative URLs against the URL it just requested.
@@ -18,17 +21,20 @@ def webhook_url(name: str, **kwargs) -> str:
     return public_url(reverse(f"telephony:{name}", kwargs=kwargs or None))
 
 
-def flow_url(slug: str) -> str:
-    return webhook_url("flow", slug=slug)
+def flow_url(release: str, slug: str) -> str:
+    """A flow of a release: Redirects between flows."""
+    return webhook_url("release_flow", release=release, slug=slug)
 
 
-def step_url(name: str, slug: str, step_pk: int) -> str:
-    """URL of a step's outcome webhook: gather, dial, record or enqueue."""
-    return webhook_url(name, slug=slug, step_pk=step_pk)
+def step_url(name: str, release: str, slug: str, position: int) -> str:
+    """URL of a step's outcome webhook: gather, dial, record, enqueue, wait or sms_step."""
+    return webhook_url(name, release=release, slug=slug, position=position)
 
 
-def voicemail_url(name: str, *, box_id: int | None, step_id: int) -> str:
+def voicemail_url(
+    name: str, *, release: str, slug: str, position: int, box_id: int | None
+) -> str:
     """URL of a Record step's recording or transcription callback (webhooks/voicemail.py):
-    the box and step ride along, so the message lands in the box it was left for."""
-    url = webhook_url(f"voicemail_{name}", step_pk=step_id)
+    the step and its box ride along, so the message lands in the box it was left for."""
+    url = step_url(f"voicemail_{name}", release, slug, position)
     return f"{url}?box={box_id}" if box_id else url

@@ -1,87 +1,63 @@
-"""Reads: load a flow (with its steps and options) in a fixed number of queries.
+"""Reads: the release a call runs on, and its flows, from the worker's memory once held.
 
-The webhooks never touch the ORM directly; they ask here. Each loader costs the same
-number of queries whatever the flow's length or the size of the tables; the `cached_*`
-variants cost none at all once a worker has them (see flows/cache.py).
+The webhooks never touch the ORM directly; they ask here. A release is read from its
+fixture once per worker (flows/fixtures.py: a fixed number of queries, whatever its
+size) and kept for good, since it never changes; the draft is read the same way and kept
+until staff next change it (flows/cache.py). Callers get the live release; test callers
+and the simulator get the draft ("draft").
 """
 
-from dataclasses import dataclass
-
-from django.db.models import Prefetch
-
 from telephony.flows import cache
-from telephony.models import CallFlow, MenuOption, PhoneNumber, Step
+from telephony.flows.cache import DRAFT
+from telephony.flows.fixtures import LoadedFlow, Snapshot, draft_fixture, read_snapshot
+from telephony.models import Release, TestCaller
+
+__all__ = ["DRAFT", "LoadedFlow", "Snapshot", "load_flow", "snapshot", "live_snapshot"]
 
 
-@dataclass(frozen=True)
-class LoadedFlow:
-    """A flow with everything rendering and routing need, detached from the database."""
-
-    flow: CallFlow
-    steps: tuple[Step, ...]
-    options: tuple[MenuOption, ...]
-
-    @property
-    def slug(self) -> str:
-        return self.flow.slug
-
-    def step(self, pk: int) -> Step | None:
-        return next((step for step in self.steps if step.pk == pk), None)
-
-    def steps_after(self, step: Step) -> tuple[Step, ...]:
-        index = self.steps.index(step)
-        return self.steps[index + 1 :]
+def is_release_label(release: str) -> bool:
+    return release == DRAFT or (release.isdigit() and len(release) < 10)
 
 
-def _flow_prefetches(prefix: str = "") -> list[Prefetch]:
-    return [
-        Prefetch(
-            f"{prefix}steps",
-            queryset=Step.objects.select_related("next_flow", "answered_flow").order_by(
-                "position", "pk"
-            ),
-        ),
-        Prefetch(f"{prefix}options", queryset=MenuOption.objects.select_related("target_flow")),
-    ]
+def load_snapshot(release: str) -> Snapshot | None:
+    """Read a release (its number as text, or "draft") from the database; None if none."""
+    if release == DRAFT:
+        return read_snapshot(draft_fixture(), DRAFT)
+    fixture = Release.objects.filter(number=int(release)).values_list("fixture", flat=True).first()
+    return read_snapshot(fixture, release) if fixture is not None else None
 
 
-def _loaded(flow: CallFlow) -> LoadedFlow:
-    return LoadedFlow(flow=flow, steps=tuple(flow.steps.all()), options=tuple(flow.options.all()))
+def snapshot(release: str) -> Snapshot | None:
+    """The release, from this worker's memory once held; None if there is no such release."""
+    if not is_release_label(release):
+        return None
+    return cache.for_release(release, ("snapshot",), lambda: load_snapshot(release))
 
 
-def load_flow(slug: str) -> LoadedFlow | None:
-    """The flow with this slug, or None. Three queries."""
-    flow = CallFlow.objects.prefetch_related(*_flow_prefetches()).filter(slug=slug).first()
-    return _loaded(flow) if flow else None
+def live_snapshot() -> Snapshot | None:
+    """The release callers get now; None while nothing has been published."""
+    number = cache.live_release()
+    return snapshot(str(number)) if number is not None else None
 
 
-def load_flow_for_number(number: str) -> tuple[PhoneNumber | None, LoadedFlow | None]:
-    """The number called and the flow that answers it. Three queries at most."""
-    phone = (
-        PhoneNumber.objects.select_related("call_flow")
-        .prefetch_related(*_flow_prefetches("call_flow__"))
-        .filter(number=number)
-        .first()
+def load_flow(slug: str, release: str = DRAFT) -> LoadedFlow | None:
+    """One flow of a release (default: the draft), read now (admin previews, tests)."""
+    loaded = load_snapshot(release)
+    return loaded.flow(slug) if loaded else None
+
+
+def callers_on_draft() -> frozenset[str]:
+    """The numbers (E.164) that hear the draft; kept until the draft next changes."""
+    return cache.memo(
+        ("test-callers",),
+        lambda: frozenset(str(n) for n in TestCaller.objects.values_list("number", flat=True)),
     )
-    if phone is None or phone.call_flow is None:
-        return phone, None
-    return phone, _loaded(phone.call_flow)
 
 
-# --- cached reads for the webhooks ----------------------------------------------------
-# Same results as above, kept per worker until staff next save (see flows/cache.py). The
-# objects are shared between requests: treat them as read-only.
-
-
-def cached_flow(slug: str) -> LoadedFlow | None:
-    return cache.memo(("flow", slug), lambda: load_flow(slug))
-
-
-def cached_flow_for_number(number: str) -> tuple[PhoneNumber | None, LoadedFlow | None]:
-    def build():
-        phone, loaded = load_flow_for_number(number)
-        if loaded is not None:  # the Gather action that follows asks for it by slug
-            cache.remember(("flow", loaded.slug), loaded)
-        return phone, loaded
-
-    return cache.memo(("number", number), build)
+def release_for_caller(caller: str) -> str:
+    """The release this caller gets: the draft for a test caller, else the live one
+    ("" while nothing has been published)."""
+    if caller and caller in callers_on_draft():
+        return DRAFT
+    number = cache.live_release()
+    return str(number) if number is not None else ""

@@ -12,7 +12,7 @@ import re
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from telephony.flows import links
-from telephony.flows.loading import LoadedFlow
+from telephony.flows.fixtures import LoadedFlow
 from telephony.models import Step
 
 logger = logging.getLogger(__name__)
@@ -65,15 +65,25 @@ def render_steps(response: VoiceResponse, loaded: LoadedFlow, steps) -> VoiceRes
     for step in steps:
         renderer = _RENDERERS.get(step.verb)
         if renderer is None:
-            logger.warning("Skipping step %s: unknown verb %r", step.pk, step.verb)
+            logger.warning("Skipping step %s of %s: unknown verb %r", step.position, loaded.slug, step.verb)
             continue
         try:
             renderer(response, step, loaded)
         except Exception:  # stored data we did not expect: skip the step, keep the call
-            logger.exception("Skipping step %s of flow %s: cannot render", step.pk, loaded.slug)
+            logger.exception("Skipping step %s of flow %s: cannot render", step.position, loaded.slug)
         if step.verb == Step.Verb.SMS:
             break  # Twilio leaves at the Sms step's Redirect; its webhook renders the rest
     return response
+
+
+def _step_url(name: str, loaded: LoadedFlow, step: Step) -> str:
+    return links.step_url(name, loaded.release, loaded.slug, step.position)
+
+
+def _voicemail_url(name: str, loaded: LoadedFlow, step: Step, box_id: int | None) -> str:
+    return links.voicemail_url(
+        name, release=loaded.release, slug=loaded.slug, position=step.position, box_id=box_id
+    )
 
 
 def _say(response, step: Step, loaded: LoadedFlow):
@@ -95,7 +105,7 @@ def _gather(response, step: Step, loaded: LoadedFlow):
     gather = Gather(
         **_attrs(
             input=step.input or Step.GatherInput.DTMF,
-            action=links.step_url("gather", loaded.slug, step.pk),
+            action=_step_url("gather", loaded, step),
             method="POST",
             num_digits=step.num_digits,
             timeout=step.timeout,
@@ -113,10 +123,10 @@ def _gather(response, step: Step, loaded: LoadedFlow):
 
 def _dial(response, step: Step, loaded: LoadedFlow):
     # With an action, Twilio asks us what next; without one it runs the following steps.
-    has_outcome = step.next_flow_id is not None or step.answered_flow_id is not None
+    has_outcome = step.next_flow is not None or step.answered_flow is not None
     dial = Dial(
         **_attrs(
-            action=links.step_url("dial", loaded.slug, step.pk) if has_outcome else None,
+            action=_step_url("dial", loaded, step) if has_outcome else None,
             method="POST" if has_outcome else None,
             caller_id=str(step.caller_id) if step.caller_id else None,
             timeout=step.timeout,
@@ -140,21 +150,19 @@ RECORDING_EVENTS = "completed absent"
 
 def _record(response, step: Step, loaded: LoadedFlow):
     # Always give an action: without one Twilio re-requests this document, looping.
-    box_id = getattr(step, "box_id", None)
+    box_id = step.box.pk if step.box is not None else None
     response.record(
         **_attrs(
-            action=links.step_url("record", loaded.slug, step.pk),
+            action=_step_url("record", loaded, step),
             method="POST",
             max_length=step.max_length,
             play_beep=step.play_beep,
             transcribe=step.transcribe or None,
             finish_on_key=step.finish_on_key,
-            recording_status_callback=links.voicemail_url(
-                "recording", box_id=box_id, step_id=step.pk
-            ),
+            recording_status_callback=_voicemail_url("recording", loaded, step, box_id),
             recording_status_callback_method="POST",
             recording_status_callback_event=RECORDING_EVENTS,
-            transcribe_callback=links.voicemail_url("transcription", box_id=box_id, step_id=step.pk)
+            transcribe_callback=_voicemail_url("transcription", loaded, step, box_id)
             if step.transcribe
             else None,
         )
@@ -163,7 +171,7 @@ def _record(response, step: Step, loaded: LoadedFlow):
 
 def _redirect(response, step: Step, loaded: LoadedFlow):
     if step.next_flow is not None:
-        response.redirect(links.flow_url(step.next_flow.slug), method="POST")
+        response.redirect(links.flow_url(loaded.release, step.next_flow.slug), method="POST")
     elif step.url:
         response.redirect(xml_safe(step.url), method="POST")
     else:  # its target was deleted: end politely rather than fall through silently
@@ -172,14 +180,14 @@ def _redirect(response, step: Step, loaded: LoadedFlow):
 
 
 def _enqueue(response, step: Step, loaded: LoadedFlow):
-    has_outcome = step.next_flow_id is not None
+    has_outcome = step.next_flow is not None
     response.enqueue(
         xml_safe(step.dial_target.strip()),
         **_attrs(
-            action=links.step_url("enqueue", loaded.slug, step.pk) if has_outcome else None,
+            action=_step_url("enqueue", loaded, step) if has_outcome else None,
             method="POST" if has_outcome else None,
             # waitUrl must return TwiML, so point it at our wait view, which plays the music.
-            wait_url=links.step_url("wait", loaded.slug, step.pk) if step.url else None,
+            wait_url=_step_url("wait", loaded, step) if step.url else None,
             wait_url_method="POST" if step.url else None,
         ),
     )
@@ -197,7 +205,7 @@ def _sms(response, step: Step, loaded: LoadedFlow):
     # <Sms> is deprecated in voice TwiML. Twilio is sent to the step's webhook, which
     # queues a text to the caller (services.queue_step_sms) and answers with the steps
     # after it, so the message is queued exactly when the call reaches this step.
-    response.redirect(links.step_url("sms_step", loaded.slug, step.pk), method="POST")
+    response.redirect(_step_url("sms_step", loaded, step), method="POST")
 
 
 _RENDERERS = {

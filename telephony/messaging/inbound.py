@@ -1,4 +1,5 @@
-"""An inbound text message: logged once per MessageSid, then answered by the number's rules.
+"""An inbound text message: logged once per MessageSid, then answered by the number's rules
+(those of the texter's release: the live one, or the draft for a test caller).
 
 Opt-out and opt-in keywords (STOP, START...) are handled for every number before any
 rule. Twilio retries a webhook when it did not get an answer in time, so the log row is
@@ -18,7 +19,6 @@ from telephony.models import (
     Direction,
     MessageLog,
     OptOut,
-    SmsRule,
     normalize_keyword,
 )
 from telephony.sending.services import record_opt_out, remove_opt_out
@@ -38,10 +38,11 @@ class SmsReply:
 
 
 def receive_sms(
-    *, sid: str, from_: str, to: str, body: str, media_urls: list[str]
+    *, sid: str, from_: str, to: str, body: str, media_urls: list[str], rules: dict
 ) -> SmsReply | None:
     """Log an inbound message and decide the reply; None when this MessageSid was already
-    processed (a retried webhook: no second row, no second reply).
+    processed (a retried webhook: no second row, no second reply). `rules` are the
+    number's SMS rules by keyword, as the texter's release has them (flows/loading.py).
 
     The row, the opt-out or opt-in it carries and the reply are one transaction: either
     all are stored, or none is and the webhook fails (and is logged for replay)."""
@@ -62,14 +63,14 @@ def receive_sms(
         except IntegrityError:  # the unique SID: another request got here first
             logger.info("Inbound message %s already processed; not replying again", sid)
             return None
-        reply = _reply_for(from_=from_, to=to, body=body)
+        reply = _reply_for(from_=from_, body=body, rules=rules)
         if reply:
             log.reply = reply.body + (f"\n[{reply.media_url}]" if reply.media_url else "")
             log.save(update_fields=["reply", "updated_at"])
     return reply
 
 
-def _reply_for(*, from_: str, to: str, body: str) -> SmsReply:
+def _reply_for(*, from_: str, body: str, rules: dict) -> SmsReply:
     keyword = normalize_keyword(body)
     if keyword in OPT_OUT_KEYWORDS:
         try:
@@ -82,7 +83,6 @@ def _reply_for(*, from_: str, to: str, body: str) -> SmsReply:
         return SmsReply()  # likewise confirmed by Twilio
     if OptOut.objects.filter(number=from_).exists():
         return SmsReply()  # opted out: no auto-replies (Twilio would refuse them: 21610)
-    rules = {rule.keyword: rule for rule in SmsRule.objects.filter(phone_number__number=to)}
     rule = rules.get(keyword)
     if rule is None and keyword in HELP_KEYWORDS:
         return SmsReply(body=DEFAULT_HELP_REPLY)

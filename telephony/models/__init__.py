@@ -4,7 +4,8 @@
 - `flows`: call flows, their steps and menu options;
 - `messaging`: SMS auto-replies and opt-outs;
 - `logs`: call and message logs;
-- `versions`: the counter that tells workers to reload flows;
+- `releases`: published snapshots of the flows, and the test callers who hear the draft;
+- `versions`: the row that tells workers the draft changed and which release is live;
 - `voicemail`: voicemail boxes and the messages left in them;
 - `broadcasts`: broadcasts, their recipients, the shared send pace.
 """
@@ -23,6 +24,7 @@ from telephony.models.messaging import (
     normalize_keyword,
 )
 from telephony.models.numbers import PhoneNumber, VerifiedCallerId, is_our_caller_id
+from telephony.models.releases import Release, TestCaller
 from telephony.models.versions import FlowsVersion
 from telephony.models.voicemail import Voicemail, VoicemailBox, listenable_boxes
 
@@ -44,6 +46,8 @@ __all__ = [
     "OptOut",
     "PhoneNumber",
     "RESERVED_KEYWORDS",
+    "Release",
+    "TestCaller",
     "SAY_MAX_CHARS",
     "SMS_MAX_CHARS",
     "SmsRule",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from telephony.models import Step, Voicemail, VoicemailBox
+from telephony.models import Voicemail, VoicemailBox
 from telephony.models.voicemail import RECORDING_SID
 from telephony.text import printable
 
@@ -48,8 +48,10 @@ class Report:
     duration: int | None = None
     transcript: str | None = None
     transcript_status: str = ""
-    box_id: int | None = None
-    step_id: int | None = None
+    box_id: int | None = None  # where the step (of the call's release) records into
+    step_id: int | None = None  # the draft's rows the step and its flow match, if any
+    flow_id: int | None = None
+    transcribed: bool = False  # the step asked Twilio to transcribe
     source: str = "callback"
 
 
@@ -76,20 +78,18 @@ def record(report: Report) -> Voicemail | None:
         )
         return None
 
-    step = (
-        Step.objects.select_related("flow").filter(pk=report.step_id).first()
-        if report.step_id
+    # The box named by the step (a box deleted since: none).
+    box_id = (
+        report.box_id
+        if report.box_id and VoicemailBox.objects.filter(pk=report.box_id).exists()
         else None
     )
-    # The box named in the callback's URL, else the step's (a box deleted since: neither).
-    candidates = [b for b in (report.box_id, step.box_id if step else None) if b]
-    box_id = next((b for b in candidates if VoicemailBox.objects.filter(pk=b).exists()), None)
     with transaction.atomic():
         voicemail, created = Voicemail.objects.select_for_update().get_or_create(
             recording_sid=sid,
             defaults={"box_id": box_id},
         )
-        changed = _merge(voicemail, report, step=step, box_id=box_id)
+        changed = _merge(voicemail, report, box_id=box_id)
         if changed:
             voicemail.save(update_fields=[*changed, "updated_at"])
         from telephony.voicemail import notices
@@ -100,7 +100,7 @@ def record(report: Report) -> Voicemail | None:
     return voicemail
 
 
-def _merge(voicemail: Voicemail, report: Report, *, step, box_id) -> list[str]:
+def _merge(voicemail: Voicemail, report: Report, *, box_id) -> list[str]:
     """Fill in what the row lacks; returns the names of the fields changed."""
     changed = []
 
@@ -116,12 +116,11 @@ def _merge(voicemail: Voicemail, report: Report, *, step, box_id) -> list[str]:
     fill("called", report.called[:128])
     fill("recording_url", _recording_url(report.recording_url))
     fill("duration", report.duration)
-    if step is not None:
-        fill("step_id", step.pk)
-        fill("flow_id", step.flow_id)
-        if step.transcribe and not voicemail.expects_transcript:
-            voicemail.expects_transcript = True
-            changed.append("expects_transcript")
+    fill("step_id", report.step_id)
+    fill("flow_id", report.flow_id)
+    if report.transcribed and not voicemail.expects_transcript:
+        voicemail.expects_transcript = True
+        changed.append("expects_transcript")
     # Statuses: a final word ("completed", "failed") is kept over a later "in-progress".
     if report.recording_status and voicemail.recording_status != "completed":
         if report.recording_status != voicemail.recording_status:

@@ -1,4 +1,5 @@
-"""The inbound SMS webhook: log the message once per MessageSid, answer with the number's rule.
+"""The inbound SMS webhook: log the message once per MessageSid, answer with the number's
+rule in the texter's release (the live one; the draft for a test caller).
 
 The message (and an opt-out or opt-in it carries) is stored before we answer; when it
 cannot be, Twilio gets a 503 and the request is logged for replay (webhooks/base.py), so
@@ -8,6 +9,7 @@ a STOP is never lost.
 from twilio.twiml.messaging_response import MessagingResponse
 
 from telephony.flows import twiml
+from telephony.flows.loading import release_for_caller, snapshot
 from telephony.messaging import inbound
 from telephony.phone_numbers import e164
 from telephony.webhooks.base import StoringWebhookView
@@ -24,19 +26,29 @@ def _int_or_zero(value: str) -> int:
 
 
 class SmsWebhook(StoringWebhookView):
-    def handle(self, request):
+    """A message came in: answered by the rules of the live release (of the draft, for a
+    test caller)."""
+
+    def release(self, request, **kwargs) -> str:
+        return release_for_caller(request.POST.get("From", ""))
+
+    def handle(self, request, **kwargs):
         sid = param(request, "MessageSid", 34) or param(request, "SmsSid", 34)
         if not sid:
             return MessagingResponse()
         count = min(max(_int_or_zero(request.POST.get("NumMedia", "")), 0), MAX_MEDIA)
         media = [url for i in range(count) if (url := param(request, f"MediaUrl{i}"))]
         sender, receiver = param(request, "From"), param(request, "To")
+        to = e164(receiver) or receiver
+        release = self.release(request, **kwargs)
+        loaded_release = snapshot(release) if release else None
         reply = inbound.receive_sms(
             sid=sid,
             from_=e164(sender) or sender,
-            to=e164(receiver) or receiver,
+            to=to,
             body=param(request, "Body"),
             media_urls=media,
+            rules=loaded_release.rules_for(to) if loaded_release else {},
         )
         response = MessagingResponse()
         if reply:
@@ -44,3 +56,10 @@ class SmsWebhook(StoringWebhookView):
             if reply.media_url:
                 message.media(twiml.xml_safe(reply.media_url))
         return response
+
+
+class ReleaseSmsWebhook(SmsWebhook):
+    """A message answered as a given release would (the simulator's texts)."""
+
+    def release(self, request, release):
+        return release

@@ -1,8 +1,11 @@
 """The voice webhooks: a call comes in, a flow runs, and each step's outcome comes back.
 
-Every answer comes from the worker's memory of the flows (flows/cache.py) once it holds
-them, so a warm worker answers calls while the database is away. The call's log row is
-queued for the background writer (logs/calls.py), never waited for.
+A call begins on the live release (the draft for a test caller) and stays on it: every
+URL its TwiML hands Twilio names the release (flows/links.py), and those webhooks read
+that release whatever is live by then. Every answer comes from the worker's memory of
+the releases (flows/cache.py) once it holds them, so a warm worker answers calls while
+the database is away. The call's log row is queued for the background writer
+(logs/calls.py), never waited for.
 """
 
 import logging
@@ -13,7 +16,8 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.exceptions import TelephonyError
 from telephony.flows import answers, menus, twiml
-from telephony.flows.loading import LoadedFlow, cached_flow
+from telephony.flows.fixtures import LoadedFlow, stored_pk
+from telephony.flows.loading import live_snapshot, release_for_caller, snapshot
 from telephony.logs import calls
 from telephony.phone_numbers import e164
 from telephony.sending import services
@@ -29,17 +33,30 @@ logger = logging.getLogger(__name__)
 
 
 class VoiceWebhook(TwilioWebhookView):
-    """A call came in: the `To` number picks the flow that answers."""
+    """A call came in: the `To` number picks the flow that answers, in the live release
+    (in the draft when a test caller calls)."""
 
-    def handle(self, request):
+    def release(self, request, **kwargs) -> str:
+        return release_for_caller(request.POST.get("From", ""))
+
+    def handle(self, request, **kwargs):
         answer = None
         try:
-            answer = answers.voice_answer(request.POST.get("To", ""))
+            answer = answers.voice_answer(
+                self.release(request, **kwargs), request.POST.get("To", "")
+            )
         finally:  # a call we could not answer as we should is logged all the same
             if not is_simulation(request):  # a simulated call is not a call
                 log_inbound_call(request, answer.flow_id if answer else None)
         request.telephony_flow = answer.flow_slug  # for the webhook log line
         return answer.xml
+
+
+class ReleaseVoiceWebhook(VoiceWebhook):
+    """A call to a number as a given release answers it (the simulator, `--release N`)."""
+
+    def release(self, request, release):
+        return release
 
 
 def log_inbound_call(request, flow_id: int | None) -> None:
@@ -57,22 +74,26 @@ def log_inbound_call(request, flow_id: int | None) -> None:
 
 
 class FlowWebhook(TwilioWebhookView):
-    """Run a flow by slug: Redirects, outbound calls' `url`."""
+    """Run a flow by slug: of the live release (outbound calls' `url`), or of the release
+    the URL names (Redirects between flows)."""
 
-    def handle(self, request, slug):
-        loaded = cached_flow(slug)
+    def handle(self, request, slug, release=None):
+        loaded_release = snapshot(release) if release else live_snapshot()
+        loaded = loaded_release.flow(slug) if loaded_release else None
         if loaded is None:
             return answers.goodbye_twiml(twiml.UNAVAILABLE)
         return answers.flow_twiml(loaded)
 
 
 class StepOutcomeView(TwilioWebhookView):
-    """Base for the internal URLs a step hands Twilio (Gather/Dial/Record/Enqueue actions)."""
+    """Base for the internal URLs a step hands Twilio (Gather/Dial/Record/Enqueue actions):
+    the release, flow and step position in the URL say where the call is."""
 
-    def handle(self, request, slug, step_pk):
-        loaded = cached_flow(slug)
-        step = loaded.step(step_pk) if loaded else None
-        if step is None or not loaded.flow.is_active:  # edited or deleted mid-call
+    def handle(self, request, release, slug, position):
+        loaded_release = snapshot(release)
+        loaded = loaded_release.flow(slug) if loaded_release else None
+        step = loaded.step_at(position) if loaded else None
+        if step is None or not loaded.flow.is_active:  # no such step in that release
             return answers.goodbye_twiml(twiml.UNAVAILABLE)
         return self.outcome(request, loaded, step)
 
@@ -80,12 +101,20 @@ class StepOutcomeView(TwilioWebhookView):
         raise NotImplementedError
 
     @staticmethod
-    def go_to(flow) -> TwiML | str:
-        """Render another flow; a missing or inactive target ends the call politely."""
-        loaded = cached_flow(flow.slug) if flow is not None else None
-        if loaded is None or not loaded.flow.is_active:
+    def go_to(flow: LoadedFlow | None) -> TwiML | str:
+        """Render another flow of the same release; a missing or inactive one ends the
+        call politely."""
+        if flow is None or not flow.flow.is_active:
             return answers.goodbye_twiml(twiml.UNAVAILABLE)
-        return answers.flow_twiml(loaded)
+        return answers.flow_twiml(flow)
+
+    @staticmethod
+    def flow_of(loaded: LoadedFlow, flow) -> LoadedFlow | None:
+        """The loaded flow of `loaded`'s release that `flow` (a target) names."""
+        if flow is None:
+            return None
+        release = snapshot(loaded.release)
+        return release.flow(flow.slug) if release else None
 
     @staticmethod
     def continue_after(loaded: LoadedFlow, step) -> VoiceResponse:
@@ -104,7 +133,7 @@ class GatherWebhook(StepOutcomeView):
             response = VoiceResponse()
             response.say(twiml.INVALID_OPTION)
             return twiml.render_steps(response, loaded, (step, *loaded.steps_after(step)))
-        return self.go_to(option.target_flow)
+        return self.go_to(self.flow_of(loaded, option.target_flow))
 
 
 class DialOutcomeWebhook(StepOutcomeView):
@@ -114,30 +143,37 @@ class DialOutcomeWebhook(StepOutcomeView):
                 response = VoiceResponse()
                 response.hangup()
                 return response
-            return self.go_to(step.answered_flow)
+            return self.go_to(self.flow_of(loaded, step.answered_flow))
         # busy, no-answer, failed, canceled
         if step.next_flow is None:
             return self.continue_after(loaded, step)
-        return self.go_to(step.next_flow)
+        return self.go_to(self.flow_of(loaded, step.next_flow))
 
 
 class RecordOutcomeWebhook(StepOutcomeView):
     def outcome(self, request, loaded, step):
         if not is_simulation(request):
-            store_voicemail(request, step)
+            store_voicemail(request, loaded, step)
         if step.next_flow is None:
             return self.continue_after(loaded, step)
-        return self.go_to(step.next_flow)
+        return self.go_to(self.flow_of(loaded, step.next_flow))
 
 
-def store_voicemail(request, step) -> None:
+def store_voicemail(request, loaded: LoadedFlow, step) -> None:
     """The Record action names the recording too: store it (webhooks/voicemail.py)."""
     try:
         recordings.record(
-            report_from(request, source="Record action", box_id=step.box_id, step_id=step.pk)
+            report_from(
+                request,
+                source="Record action",
+                box_id=stored_pk(step.box),
+                step_id=stored_pk(step),
+                flow_id=stored_pk(loaded.flow),
+                transcribed=step.transcribe,
+            )
         )
     except Exception as exc:  # the caller goes on; the recording callback stores it too
-        logger.exception("Could not store the voicemail of step %s", step.pk)
+        logger.exception("Could not store the voicemail of step %s of %s", step.position, loaded.slug)
         log_for_replay(request, type(exc).__name__)
 
 
@@ -146,7 +182,7 @@ class EnqueueOutcomeWebhook(StepOutcomeView):
 
     def outcome(self, request, loaded, step):
         if request.POST.get("QueueResult") in self.LEFT_UNANSWERED and step.next_flow:
-            return self.go_to(step.next_flow)
+            return self.go_to(self.flow_of(loaded, step.next_flow))
         response = VoiceResponse()
         response.hangup()
         return response
@@ -178,7 +214,7 @@ class SmsStepWebhook(StepOutcomeView):
         if step.verb != step.Verb.SMS:  # edited mid-call: carry on without texting
             return twiml.render_steps(response, loaded, loaded.steps_after(step))
         if is_simulation(request):
-            logger.info("Simulated call: Sms step %s of %s not sent", step.pk, loaded.slug)
+            logger.info("Simulated call: Sms step %s of %s not sent", step.position, loaded.slug)
             return twiml.render_steps(response, loaded, loaded.steps_after(step))
         try:
             # Records and queues the text; a task worker sends it (telephony/sending/tasks.py).
@@ -193,7 +229,7 @@ class SmsStepWebhook(StepOutcomeView):
             logger.log(
                 logging.WARNING if expected else logging.ERROR,
                 "Sms step %s of %s not sent to %s: %s",
-                step.pk,
+                step.position,
                 loaded.slug,
                 printable(caller, 64),
                 exc,

@@ -1,0 +1,243 @@
+"""The draft as a fixture, and a fixture (a release) as flows in memory.
+
+A release is stored in Django's JSON fixture format with natural keys: flows by slug,
+steps by (flow, position), options by (flow, digits, phrase), numbers by number, SMS
+rules by (number, keyword). That is what `dumpdata --natural-foreign --natural-primary`
+writes and `loaddata` reads, so a release moves between environments as a file.
+
+Writing uses Django's serializer. Reading a release back for the webhooks cannot use
+Django's deserializer: it resolves natural keys against the rows in the database now,
+which are the draft, and a release must be read as it was published (a flow deleted from
+the draft since is still in it). So `Snapshot` builds unsaved model instances from the
+fixture with each field's own `to_python()` and links them to each other in memory.
+
+Each object gets the primary key of the draft row with the same natural key (one query
+per model when a snapshot is built), so call logs and voicemails link to the flows staff
+see in the admin; an object no draft row matches gets a negative stand-in key, unique in
+the snapshot, which is never written anywhere (see `stored_pk`).
+"""
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core import serializers
+from django.core.serializers.json import DjangoJSONEncoder
+
+from telephony.models import CallFlow, MenuOption, PhoneNumber, SmsRule, Step, VoicemailBox
+
+# What a release holds, in the order `loaddata` must create it. Numbers carry only which
+# flow answers them: their SID, name and send rate are the account's, not a release's.
+RELEASE_FIELDS = {
+    CallFlow: None,
+    Step: None,
+    MenuOption: None,
+    PhoneNumber: ("number", "call_flow"),
+    SmsRule: None,
+}
+# Kept out of every release: they change on every save without changing any call.
+UNRELEASED_FIELDS = {"updated_at", "created_at"}
+
+
+def _fields(model) -> list[str]:
+    names = RELEASE_FIELDS[model]
+    if names is not None:
+        return list(names)
+    return [
+        f.name
+        for f in model._meta.concrete_fields
+        if not f.primary_key and f.name not in UNRELEASED_FIELDS
+    ]
+
+
+def draft_objects() -> dict:
+    """The draft's rows, model by model, in a fixed order (so equal drafts hash equal).
+
+    Steps are renumbered 1..n in the order they run, as callers meet them; the rows
+    themselves are not touched."""
+    steps = list(
+        Step.objects.select_related("flow", "next_flow", "answered_flow", "box").order_by(
+            "flow__slug", "position", "pk"
+        )
+    )
+    positions = defaultdict(int)
+    for step in steps:
+        positions[step.flow_id] += 1
+        step.position = positions[step.flow_id]
+    return {
+        CallFlow: list(CallFlow.objects.order_by("slug")),
+        Step: steps,
+        MenuOption: list(
+            MenuOption.objects.select_related("flow", "target_flow").order_by(
+                "flow__slug", "digits", "phrase"
+            )
+        ),
+        PhoneNumber: list(PhoneNumber.objects.select_related("call_flow").order_by("number")),
+        SmsRule: list(
+            SmsRule.objects.select_related("phone_number").order_by(
+                "phone_number__number", "keyword"
+            )
+        ),
+    }
+
+
+def to_fixture(objects: dict) -> str:
+    """Rows as Django's JSON fixture with natural keys (no primary keys)."""
+    data = []
+    for model, rows in objects.items():
+        data += serializers.serialize(
+            "python",
+            rows,
+            fields=_fields(model),
+            use_natural_foreign_keys=True,
+            use_natural_primary_keys=True,
+        )
+    return json.dumps(data, cls=DjangoJSONEncoder, indent=1, sort_keys=True, ensure_ascii=False)
+
+
+def draft_fixture() -> str:
+    return to_fixture(draft_objects())
+
+
+def content_hash(fixture: str) -> str:
+    return hashlib.sha256(fixture.encode()).hexdigest()
+
+
+def stored_pk(obj) -> int | None:
+    """The row's primary key, or None for an object of a release no draft row matches."""
+    return obj.pk if obj is not None and obj.pk and obj.pk > 0 else None
+
+
+# --- reading a release ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedFlow:
+    """A flow of a release with its steps and options, detached from the database.
+
+    `release` names the release in the URLs the flow hands Twilio ("7", or "draft")."""
+
+    flow: CallFlow
+    steps: tuple[Step, ...]
+    options: tuple[MenuOption, ...]
+    release: str = "draft"
+
+    @property
+    def slug(self) -> str:
+        return self.flow.slug
+
+    def step_at(self, position: int) -> Step | None:
+        return next((step for step in self.steps if step.position == position), None)
+
+    def steps_after(self, step: Step) -> tuple[Step, ...]:
+        index = self.steps.index(step)
+        return self.steps[index + 1 :]
+
+
+@dataclass
+class Snapshot:
+    """Everything callers and texters meet in one release, as unsaved model instances.
+
+    Treat it as read-only: workers share it between requests, for as long as they live."""
+
+    release: str
+    flows: dict[str, LoadedFlow] = field(default_factory=dict)
+    numbers: dict[str, PhoneNumber] = field(default_factory=dict)
+    sms_rules: dict[str, dict[str, SmsRule]] = field(default_factory=dict)
+
+    def flow(self, slug: str) -> LoadedFlow | None:
+        return self.flows.get(slug)
+
+    def flow_for_number(self, number: str) -> tuple[PhoneNumber | None, LoadedFlow | None]:
+        phone = self.numbers.get(number)
+        if phone is None or phone.call_flow is None:
+            return phone, None
+        return phone, self.flows.get(phone.call_flow.slug)
+
+    def rules_for(self, number: str) -> dict[str, SmsRule]:
+        """The number's SMS rules by keyword ("" is the default reply)."""
+        return self.sms_rules.get(number, {})
+
+
+class _Reader:
+    """Builds one snapshot's instances; `keys` maps (model, natural key) to an instance."""
+
+    def __init__(self, objects: list[dict]):
+        self.by_model = defaultdict(list)
+        for obj in objects:
+            self.by_model[obj["model"]].append(obj["fields"])
+        self.keys: dict[tuple, object] = {}
+        self.stand_in = 0
+
+    def build(self, model, draft_pks: dict[tuple, int]) -> list:
+        instances = []
+        for fields in self.by_model[model._meta.label_lower]:
+            data, links = {}, {}
+            for name, value in fields.items():
+                model_field = model._meta.get_field(name)
+                if model_field.is_relation:
+                    links[model_field] = value
+                else:
+                    data[model_field.attname] = model_field.to_python(value)
+            instance = model(**data)
+            for model_field, value in links.items():
+                setattr(instance, model_field.name, self.related(model_field, value))
+            key = instance.natural_key()
+            self.stand_in -= 1
+            instance.pk = draft_pks.get(key, self.stand_in)
+            self.keys[(model, key)] = instance
+            instances.append(instance)
+        return instances
+
+    def related(self, model_field, value):
+        if value is None:
+            return None
+        target = model_field.related_model
+        key = tuple(value) if isinstance(value, list) else (value,)
+        found = self.keys.get((target, key))
+        if found is None and target is VoicemailBox:  # boxes are not released: the row now
+            found = VoicemailBox.objects.filter(name=key[0]).first()
+            self.keys[(target, key)] = found
+        return found
+
+
+def read_snapshot(fixture: str, release: str) -> Snapshot:
+    """The release's flows, numbers and rules in memory: six queries, whatever its size."""
+    reader = _Reader(json.loads(fixture))
+    flows = reader.build(CallFlow, dict(_natural_pks(CallFlow.objects.values_list("slug", "pk"))))
+    steps = reader.build(
+        Step, dict(_natural_pks(Step.objects.values_list("flow__slug", "position", "pk")))
+    )
+    options = reader.build(
+        MenuOption,
+        dict(_natural_pks(MenuOption.objects.values_list("flow__slug", "digits", "phrase", "pk"))),
+    )
+    numbers = reader.build(
+        PhoneNumber,
+        {(str(n),): pk for n, pk in PhoneNumber.objects.values_list("number", "pk")},
+    )
+    rules = reader.build(SmsRule, {})
+    snapshot = Snapshot(release=release)
+    steps_of, options_of = defaultdict(list), defaultdict(list)
+    for step in steps:
+        steps_of[step.flow.slug].append(step)
+    for option in options:
+        options_of[option.flow.slug].append(option)
+    for flow in flows:
+        snapshot.flows[flow.slug] = LoadedFlow(
+            flow=flow,
+            steps=tuple(sorted(steps_of[flow.slug], key=lambda s: s.position)),
+            options=tuple(options_of[flow.slug]),
+            release=release,
+        )
+    snapshot.numbers = {str(phone.number): phone for phone in numbers}
+    for rule in rules:
+        snapshot.sms_rules.setdefault(str(rule.phone_number.number), {})[rule.keyword] = rule
+    return snapshot
+
+
+def _natural_pks(rows):
+    """(natural key..., pk) rows -> (natural key tuple, pk) pairs."""
+    for *key, pk in rows:
+        yield tuple(str(part) if not isinstance(part, int | str) else part for part in key), pk
