@@ -29,7 +29,8 @@ from django.conf import settings
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from telephony.exceptions import TelephonyValidationError
-from telephony.models import CallFlow, PhoneNumber
+from telephony.flows.loading import DRAFT, is_release_label, live_snapshot, snapshot
+from telephony.models import PhoneNumber
 from telephony.phone_numbers import e164
 from telephony.tools.local_twilio import LocalTwilio
 from telephony.webhooks.signatures import SIMULATION_PARAM
@@ -286,8 +287,10 @@ class CallSimulator(LocalTwilio):
         max_requests: int = MAX_REQUESTS,
         call_sid: str = "",
         on_line: Callable[[Line], None] | None = None,
+        release: str | None = None,
     ):
         super().__init__()
+        self.release = _release_label(release)
         if dial_status not in DIAL_STATUSES:
             raise SimulatorError(
                 f"Unknown dial status {dial_status!r}; use one of {', '.join(DIAL_STATUSES)}."
@@ -307,20 +310,40 @@ class CallSimulator(LocalTwilio):
         self.to = normalise_number(number)
         if not PhoneNumber.objects.filter(number=self.to).exists():
             raise SimulatorError(f"{self.to} is not one of our numbers (see Phone numbers).")
-        self._line("start", f"Calling {self.to} from {self.caller}")
-        return self._run(self.base + reverse("telephony:voice"))
+        self._line("start", f"Calling {self.to} from {self.caller} ({_describe(self.release)})")
+        if self.release is None:
+            return self._run(self.base + reverse("telephony:voice"))
+        return self._run(
+            self.base + reverse("telephony:release_voice", kwargs={"release": self.release})
+        )
 
     def run_flow(self, slug: str) -> Transcript:
-        flow = CallFlow.objects.filter(slug=slug).first()
-        if flow is None:
-            raise SimulatorError(f"There is no call flow with the slug {slug!r}.")
-        number = flow.phone_numbers.order_by("number").first()
-        self.to = str(number.number) if number else PLACEHOLDER_TO
+        loaded_release = _snapshot(self.release)
+        if loaded_release.flow(slug) is None:
+            raise SimulatorError(
+                f"There is no call flow with the slug {slug!r} in {_describe(self.release)}."
+            )
+        number = next(
+            (
+                n
+                for n, phone in sorted(loaded_release.numbers.items())
+                if phone.call_flow is not None and phone.call_flow.slug == slug
+            ),
+            None,
+        )
+        self.to = number or PLACEHOLDER_TO
         note = "" if number else " (no number answers with this flow: a stand-in)"
         self._line(
-            "start", f"Running flow {slug!r} for a call from {self.caller} to {self.to}{note}"
+            "start",
+            f"Running flow {slug!r} of {_describe(self.release)} for a call from {self.caller} "
+            f"to {self.to}{note}",
         )
-        return self._run(self.base + flow.get_webhook_path())
+        kwargs = {"slug": slug}
+        if self.release is None:
+            return self._run(self.base + reverse("telephony:flow", kwargs=kwargs))
+        return self._run(
+            self.base + reverse("telephony:release_flow", kwargs={**kwargs, "release": self.release})
+        )
 
     # -- the engine --
 
@@ -506,16 +529,46 @@ def _url_name(path: str) -> str:
         return ""
 
 
+def _release_label(release) -> str | None:
+    """None (the live release), "draft", or a release number as text."""
+    if release in (None, ""):
+        return None
+    label = str(release).strip().lower()
+    if not is_release_label(label):
+        raise SimulatorError(f"{release!r} is no release: give its number, or draft.")
+    return label
+
+
+def _describe(release: str | None) -> str:
+    if release is None:
+        return "the live release"
+    return "the draft" if release == DRAFT else f"release {release}"
+
+
+def _snapshot(release: str | None):
+    """The release a simulation plays (SimulatorError if there is none)."""
+    loaded = snapshot(release) if release else live_snapshot()
+    if loaded is None:
+        raise SimulatorError(
+            f"There is no {_describe(release)}: nothing is published yet."
+            if release is None
+            else f"There is no {_describe(release)}."
+        )
+    return loaded
+
+
 def _stored_where(element) -> str:
     """Which voicemail box a Record's message would go to (from its callback's step)."""
-    from telephony.models import Step
-
     callback = element.get("recordingStatusCallback") or ""
     try:
-        step_pk = resolve(urlsplit(callback).path).kwargs.get("step_pk")
+        where = resolve(urlsplit(callback).path).kwargs
     except Resolver404:
-        step_pk = None
-    step = Step.objects.select_related("box").filter(pk=step_pk).first() if step_pk else None
+        where = {}
+    step = None
+    if "release" in where:
+        loaded_release = snapshot(where["release"])
+        loaded = loaded_release.flow(where["slug"]) if loaded_release else None
+        step = loaded.step_at(where["position"]) if loaded else None
     if step is None or step.box is None:
         return "the message would be stored in no voicemail box (only superusers could hear it)"
     return f"the message would be stored in box {step.box.name}"
@@ -531,15 +584,22 @@ def _to(element) -> str:
 class SmsSimulator(LocalTwilio):
     """An incoming SMS posted to /twilio/sms/ (URL name telephony:sms); shows the replies."""
 
-    def __init__(self, *, sender: str = DEFAULT_FROM, max_requests: int = 10):
+    def __init__(
+        self, *, sender: str = DEFAULT_FROM, max_requests: int = 10, release: str | None = None
+    ):
         super().__init__()
         self.sender = normalise_number(sender, "number to send from")
         self.max_requests = max_requests
+        self.release = _release_label(release)
 
     def run(self, *, to: str, body: str) -> Transcript:
         to = normalise_number(to)
         try:
-            path = reverse("telephony:sms")
+            path = (
+                reverse("telephony:sms")
+                if self.release is None
+                else reverse("telephony:release_sms", kwargs={"release": self.release})
+            )
         except NoReverseMatch:
             raise SimulatorError(
                 "The SMS webhook (URL name telephony:sms) is not installed in this version."
