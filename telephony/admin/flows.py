@@ -181,9 +181,9 @@ class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
     def webhook_url(self, obj):
         if not obj.pk:
             return "Save the flow to get its URL."
-        from telephony.flows.links import flow_url
+        from telephony.flows.links import live_flow_url
 
-        return flow_url(obj.slug)
+        return live_flow_url(obj.slug)
 
     @admin.display(description="Numbers, options and steps that lead here")
     def entry_points(self, obj):

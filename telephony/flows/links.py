@@ -21,6 +21,11 @@ def webhook_url(name: str, **kwargs) -> str:
     return public_url(reverse(f"telephony:{name}", kwargs=kwargs or None))
 
 
+def live_flow_url(slug: str) -> str:
+    """A flow of the live release: what outbound calls are given as their `url`."""
+    return webhook_url("flow", slug=slug)
+
+
 def flow_url(release: str, slug: str) -> str:
     """A flow of a release: Redirects between flows."""
     return webhook_url("release_flow", release=release, slug=slug)

@@ -550,7 +550,7 @@ def _snapshot(release: str | None):
     loaded = snapshot(release) if release else live_snapshot()
     if loaded is None:
         raise SimulatorError(
-            f"There is no {_describe(release)}: nothing is published yet."
+            "Nothing is published yet: there is no live release (simulate the draft)."
             if release is None
             else f"There is no {_describe(release)}."
         )
