@@ -122,11 +122,8 @@ def _squash(text: str) -> str:
 
 
 def quote(text: str, *, limit: int = SHORTEN) -> str:
-    """ "text", cut to about `limit` characters."""
-    text = _squash(text)
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + ELLIPSIS
-    return f'"{text}"'
+    """ "text", cut (at a word, where one ends near) to about `limit` characters."""
+    return f'"{_cut(_squash(text), 0, limit)}"'
 
 
 def _quote_pair(old: str, new: str) -> tuple[str, str]:
@@ -138,15 +135,29 @@ def _quote_pair(old: str, new: str) -> tuple[str, str]:
     same = 0
     while same < min(len(old), len(new)) and old[same] == new[same]:
         same += 1
-    start = max(0, same - SHORTEN // 3)
-    return _window(old, start), _window(new, start)
+    # Start a little before the difference, but early enough to fill the window, and at
+    # a word (the texts are the same up to the difference, so both start alike).
+    start = max(0, min(same - SHORTEN // 3, max(len(old), len(new)) - SHORTEN + 2))
+    if start and old[start - 1] != " ":
+        space = old.find(" ", start, start + _WORD)
+        start = space + 1 if space != -1 else start
+    return f'"{_cut(old, start, SHORTEN)}"', f'"{_cut(new, start, SHORTEN)}"'
 
 
-def _window(text: str, start: int) -> str:
-    part = text[start : start + SHORTEN - 2]
+_WORD = 15  # a cut moves at most this far to fall between words
+
+
+def _cut(text: str, start: int, limit: int) -> str:
+    """text[start:] in at most about `limit` characters, with … where it was cut."""
     head = ELLIPSIS if start else ""
-    tail = ELLIPSIS if start + SHORTEN - 2 < len(text) else ""
-    return f'"{head}{part.strip()}{tail}"'
+    text = text[start:]
+    room = limit - len(head)
+    if len(text) <= room:
+        return head + text
+    part = text[: room - 1]
+    if text[room - 1] != " " and " " in part[-_WORD:]:
+        part = part[: part.rindex(" ")]
+    return head + part.rstrip(" ,;:") + ELLIPSIS
 
 
 def _plural(count: int, word: str) -> str:
