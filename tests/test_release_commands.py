@@ -9,7 +9,6 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError
 
 from telephony.flows.fixtures import content_hash, draft_fixture
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Release, SmsRule, Step
@@ -20,16 +19,6 @@ pytestmark = pytest.mark.django_db
 DEMO = "+15005550006"
 GREETING = "Thank you for calling the Switchboard demo."
 NEW_GREETING = "Welcome to the new demo."
-
-
-# drafts.reset_draft() saves each flow of the release with updated_at empty (a release
-# leaves it out, and a raw save skips auto_now), which the database refuses: every discard
-# and import fails until reset_draft sets it. Strict, so the fix shows: then drop this.
-reset_draft_fails = pytest.mark.xfail(
-    raises=IntegrityError,
-    strict=True,
-    reason="drafts.reset_draft() leaves CallFlow.updated_at empty (NOT NULL)",
-)
 
 
 def run(*args, **options):
@@ -338,7 +327,6 @@ def test_export_before_anything_is_published(demo):
 # --- import_release ---------------------------------------------------------------------
 
 
-@reset_draft_fails
 def test_export_then_import_makes_the_draft_that_release(two_releases, tmp_path):
     first, second = two_releases
     path = tmp_path / "release-1.json"
@@ -366,7 +354,6 @@ def test_export_then_import_makes_the_draft_that_release(two_releases, tmp_path)
     assert live().number == 2  # importing publishes nothing
 
 
-@reset_draft_fails
 def test_import_from_stdin(two_releases, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(two_releases[0].fixture))
     lines = run("import_release", "-")
@@ -374,7 +361,6 @@ def test_import_from_stdin(two_releases, monkeypatch):
     assert draft_fixture() == two_releases[0].fixture
 
 
-@reset_draft_fails
 def test_importing_what_the_draft_holds_changes_nothing(published, tmp_path):
     path = tmp_path / "release.json"
     path.write_text(published.fixture, encoding="utf-8")
@@ -383,7 +369,6 @@ def test_importing_what_the_draft_holds_changes_nothing(published, tmp_path):
     ]
 
 
-@reset_draft_fails
 def test_an_import_the_checks_find_errors_in_says_so(published, tmp_path):
     objects = json.loads(published.fixture)
     for obj in objects:
@@ -422,7 +407,6 @@ def test_a_file_that_is_not_a_release_is_refused(published, tmp_path, content, m
     assert draft_fixture() == published.fixture
 
 
-@reset_draft_fails
 def test_a_release_naming_a_box_this_install_lacks_is_refused(published, tmp_path):
     objects = json.loads(published.fixture)
     for obj in objects:
@@ -450,7 +434,6 @@ def test_import_of_a_file_that_cannot_be_read(db, tmp_path):
 # --- discard_draft ----------------------------------------------------------------------
 
 
-@reset_draft_fails
 def test_discard_resets_the_draft_to_the_live_release(two_releases):
     edit_greeting("A half-finished greeting")
     lines = run("discard_draft", interactive=False)
@@ -462,7 +445,6 @@ def test_discard_resets_the_draft_to_the_live_release(two_releases):
     assert draft_fixture() == two_releases[1].fixture
 
 
-@reset_draft_fails
 def test_discard_to_another_release(two_releases):
     lines = run("discard_draft", release=1, interactive=False)
     assert lines == [
@@ -497,7 +479,6 @@ class Terminal(io.StringIO):
         return True
 
 
-@reset_draft_fails
 def test_discard_asks_first_in_a_terminal(two_releases, monkeypatch):
     edit_greeting("Half-finished")
     monkeypatch.setattr("sys.stdin", Terminal())
@@ -515,7 +496,6 @@ def test_discard_asks_first_in_a_terminal(two_releases, monkeypatch):
 # --- the whole story, as the README tells it ------------------------------------------
 
 
-@reset_draft_fails
 def test_edit_publish_roll_back_discard(published):
     """Edit the demo greeting: callers keep the old one until publish_flows; a rollback
     brings it back, and discard_draft drops the edit."""
