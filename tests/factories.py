@@ -1,6 +1,5 @@
 """Tiny helpers that build flows for tests (plain ORM; no factory library needed)."""
 
-
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Step
 
 

@@ -42,9 +42,7 @@ def eventually(condition, seconds=5.0):
     return condition()
 
 
-def test_another_workers_publish_reaches_this_one_through_the_watcher(
-    watcher, twilio, monkeypatch
-):
+def test_another_workers_publish_reaches_this_one_through_the_watcher(watcher, twilio, monkeypatch):
     flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
     make_number(NUMBER, flow)
     publish()

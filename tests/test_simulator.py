@@ -277,7 +277,9 @@ def test_speech_choice_follows_the_spoken_option(db):
         steps=[{"verb": "gather", "input": "speech", "text": "Say sales"}],
         options=[{"phrase": "sales", "target_flow": sales}],
     )
-    transcript = CallSimulator(inputs=scripted_input(speech=["sales please"]), release="draft").run_flow("menu")
+    transcript = CallSimulator(
+        inputs=scripted_input(speech=["sales please"]), release="draft"
+    ).run_flow("menu")
     assert texts(transcript, "caller") == ['Caller says "sales please"']
     assert texts(transcript, "say")[-1] == 'Says: "Sales here"'
     assert "Waits 5 s for speech" in texts(transcript, "gather")

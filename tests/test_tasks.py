@@ -18,12 +18,12 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from telephony.logs import statuses
-from telephony.models import MessageLog, OptOut, Step
+from telephony.models import MessageLog, OptOut
 from telephony.sending import services, tasks
 from telephony.webhooks.signatures import SIMULATION_PARAM
 from telephony.webhooks.voice import SmsStepWebhook
-from tests.factories import step_path
 from tests.conftest import parse_twiml, run_tasks, verbs
+from tests.factories import step_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,7 +159,9 @@ def test_twilio_opting_the_caller_out_is_remembered(live_demo, twilio, fake_twil
     assert OptOut.objects.filter(number=CALLER, source=OptOut.Source.TWILIO).exists()
 
 
-def test_a_timeout_is_recorded_as_unknown_and_never_resent(live_demo, twilio, fake_twilio, settings):
+def test_a_timeout_is_recorded_as_unknown_and_never_resent(
+    live_demo, twilio, fake_twilio, settings
+):
     settings.TELEPHONY_TWILIO_TIMEOUT = 0.3
     fake_twilio.delay_next(1.0, path_contains="Messages")  # Twilio may well have sent it
     sms_step(twilio)
@@ -247,7 +249,9 @@ def test_eight_workers_claiming_one_row_at_once_send_it_once(live_demo, twilio, 
     assert sum(row is not None for row in sent) == 1
 
 
-def test_a_killed_worker_leaves_the_row_claimed_and_it_is_never_resent(live_demo, twilio, fake_twilio):
+def test_a_killed_worker_leaves_the_row_claimed_and_it_is_never_resent(
+    live_demo, twilio, fake_twilio
+):
     sms_step(twilio)
     # What a worker killed mid-request leaves behind: the row claimed, no outcome.
     MessageLog.objects.update(status=statuses.SUBMITTING)

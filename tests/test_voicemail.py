@@ -11,7 +11,7 @@ from django.db import connection
 from telephony.models import CallFlow, Step, Voicemail, VoicemailBox
 from telephony.tools import flow_checks
 from tests.conftest import parse_twiml, run_tasks
-from tests.factories import flow_path, publish, step_path
+from tests.factories import publish, step_path
 
 pytestmark = pytest.mark.django_db
 
@@ -223,7 +223,6 @@ def test_bad_input_never_makes_a_500(live_demo, twilio, params):
 
 
 def test_an_unsigned_callback_is_refused(live_demo, client):
-    step = record_step()
     from urllib.parse import urlencode
 
     from tests.conftest import FORM
@@ -339,7 +338,9 @@ def test_without_a_transcript_the_notice_goes_after_the_wait(live_demo, twilio, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_step_that_does_not_transcribe_notifies_at_once_and_texts_staff(live_demo, twilio, outbox):
+def test_a_step_that_does_not_transcribe_notifies_at_once_and_texts_staff(
+    live_demo, twilio, outbox
+):
     Step.objects.filter(verb="record").update(transcribe=False)
     publish()
     VoicemailBox.objects.update(notify_phones="+14155550199")
@@ -360,7 +361,9 @@ class BrokenEmailBackend:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failed_notice_keeps_the_voicemail_shows_the_error_and_retries(live_demo, twilio, settings):
+def test_a_failed_notice_keeps_the_voicemail_shows_the_error_and_retries(
+    live_demo, twilio, settings
+):
     settings.EMAIL_BACKEND = "tests.test_voicemail.BrokenEmailBackend"
     settings.TELEPHONY_TASK_RETRY_ATTEMPTS = 2
     settings.TELEPHONY_TASK_RETRY_DELAY = 0

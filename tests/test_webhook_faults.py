@@ -139,7 +139,9 @@ def test_the_worker_notices_when_the_database_is_back(app, live_demo, clock, cap
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("body", ["STOP", "Hello"])
-def test_an_sms_that_cannot_be_stored_is_a_503_logged_for_replay(app, live_demo, caplog, tmp_path, body):
+def test_an_sms_that_cannot_be_stored_is_a_503_logged_for_replay(
+    app, live_demo, caplog, tmp_path, body
+):
     params = {"MessageSid": "SM1", "From": CALLER, "To": DEMO, "Body": body}
     with caplog.at_level(logging.ERROR), connection.execute_wrapper(DatabaseDown()):
         answer = post(app, "/twilio/sms/", params)

@@ -5,9 +5,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from telephony.flows import twiml
-from telephony.models import CallFlow, Step
+from telephony.models import CallFlow
 from tests.conftest import parse_twiml, verbs
-from tests.factories import flow_path, make_flow, make_number, publish, step_path
+from tests.factories import make_flow, make_number, publish, step_path
 
 pytestmark = pytest.mark.django_db
 

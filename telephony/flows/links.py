@@ -36,9 +36,7 @@ def step_url(name: str, release: str, slug: str, position: int) -> str:
     return webhook_url(name, release=release, slug=slug, position=position)
 
 
-def voicemail_url(
-    name: str, *, release: str, slug: str, position: int, box_id: int | None
-) -> str:
+def voicemail_url(name: str, *, release: str, slug: str, position: int, box_id: int | None) -> str:
     """URL of a Record step's recording or transcription callback (webhooks/voicemail.py):
     the step and its box ride along, so the message lands in the box it was left for."""
     url = step_url(f"voicemail_{name}", release, slug, position)

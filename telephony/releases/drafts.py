@@ -33,8 +33,7 @@ def parse(fixture: str) -> list[dict]:
     except (TypeError, ValueError) as error:
         raise InvalidReleaseFile(f"Not a release file: not JSON ({error}).") from error
     if not isinstance(objects, list) or not all(
-        isinstance(obj, dict) and obj.get("model") in _MODELS and "fields" in obj
-        for obj in objects
+        isinstance(obj, dict) and obj.get("model") in _MODELS and "fields" in obj for obj in objects
     ):
         raise InvalidReleaseFile(
             "Not a release file: expected a JSON list of flows, steps, options, numbers "

@@ -285,8 +285,11 @@ def queue_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) -
     _check_not_opted_out(to, sender)
     # The step of the call's release, linked to the draft's row with its position (a
     # step no draft row matches any more is not linked, and so not kept to once per call).
+    step_id = stored_pk(step)
+    if step_id is not None and not Step.objects.filter(pk=step_id).exists():
+        step_id = None  # deleted from the draft since the call's release was read
     log = _pending_sms_log(
-        sender=sender, to=to, body=body, media=media, call_sid=call_sid, step_id=stored_pk(step)
+        sender=sender, to=to, body=body, media=media, call_sid=call_sid, step_id=step_id
     )
     log.full_clean(validate_constraints=False)  # the constraint is enforced by the insert
     try:

@@ -342,7 +342,8 @@ class CallSimulator(LocalTwilio):
         if self.release is None:
             return self._run(self.base + reverse("telephony:flow", kwargs=kwargs))
         return self._run(
-            self.base + reverse("telephony:release_flow", kwargs={**kwargs, "release": self.release})
+            self.base
+            + reverse("telephony:release_flow", kwargs={**kwargs, "release": self.release})
         )
 
     # -- the engine --

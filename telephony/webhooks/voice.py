@@ -184,7 +184,9 @@ def store_voicemail(request, loaded: LoadedFlow, step) -> None:
             )
         )
     except Exception as exc:  # the caller goes on; the recording callback stores it too
-        logger.exception("Could not store the voicemail of step %s of %s", step.position, loaded.slug)
+        logger.exception(
+            "Could not store the voicemail of step %s of %s", step.position, loaded.slug
+        )
         log_for_replay(request, type(exc).__name__)
 
 
