@@ -266,6 +266,7 @@ def test_concurrent_callbacks_for_one_recording_make_one_row(client):
     from tests.conftest import SignedClient
 
     call_command("loaddata", "demo", verbosity=0)
+    publish()
     barrier = threading.Barrier(9)
     statuses = []
     senders = [action, recording_callback, transcription] * 3

@@ -104,6 +104,7 @@ def test_concurrent_retries_insert_one_row_and_reply_once(client):
     from tests.conftest import SignedClient
 
     call_command("loaddata", "demo", verbosity=0)
+    publish()
     barrier = threading.Barrier(8)
     replies = []
 
