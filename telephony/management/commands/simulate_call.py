@@ -5,6 +5,9 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from telephony.exceptions import TelephonyError
+from telephony.flows.loading import DRAFT
+from telephony.models import Release
+from telephony.releases import publishing
 from telephony.tools.simulator import (
     DEFAULT_FROM,
     DIAL_STATUSES,
@@ -19,6 +22,40 @@ from telephony.tools.simulator import (
 )
 
 _KEYS = set("0123456789*#")
+
+
+def add_release_arguments(parser, verb: str) -> None:
+    """--draft / --release N: what callers meet is the live release unless told."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--draft",
+        action="store_true",
+        help=f"{verb} the draft (what staff edited, as test callers hear it).",
+    )
+    which.add_argument(
+        "--release",
+        type=int,
+        metavar="N",
+        help=f"{verb} release N (default: the live release, as callers get it).",
+    )
+
+
+def release_option(options) -> str | None:
+    """The simulator's release: None (live), "draft" or the number as text; a CommandError
+    when there is no such release (rather than a call to a number "not in service")."""
+    if options.get("draft"):
+        return DRAFT
+    number = options.get("release")
+    if number is None:
+        if publishing.live_release() is None:
+            raise CommandError(
+                "Nothing is published yet: --draft plays the draft "
+                '(`manage.py publish_flows --note "..."` publishes it).'
+            )
+        return None
+    if not Release.objects.filter(number=number).exists():
+        raise CommandError(f"There is no release {number} (manage.py releases lists them).")
+    return str(number)
 
 
 def _items(values) -> list[str]:
@@ -55,6 +92,7 @@ class Command(BaseCommand):
             help="How every Dial ends (default: no-answer).",
         )
         parser.add_argument("--max-requests", type=int, default=MAX_REQUESTS)
+        add_release_arguments(parser, "Play")
 
     def handle(self, *args, **options):
         digits = _items(options["digits"])
@@ -63,12 +101,14 @@ class Command(BaseCommand):
                 raise CommandError(f"--digits: {item!r} is not keypad keys (0-9, * and #).")
         speech = _items(options["speech"])
         interactive = not digits and not speech and sys.stdin.isatty()
+        release = release_option(options)
         try:
             simulator = CallSimulator(
                 caller=options["caller"],
                 inputs=scripted_input(digits, speech, ask=self.ask if interactive else None),
                 dial_status=options["dial_status"],
                 max_requests=options["max_requests"],
+                release=release,
                 on_line=lambda line: self.stdout.write(
                     line.text if line.kind in ("start", "end") else f"  {line.text}"
                 ),

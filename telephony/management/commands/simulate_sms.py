@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from telephony.exceptions import TelephonyError
+from telephony.management.commands.simulate_call import add_release_arguments, release_option
 from telephony.tools.simulator import DEFAULT_FROM, SmsSimulator, error_text, quiet_logs
 
 
@@ -15,11 +16,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--body", required=True, help="The message text.")
         parser.add_argument("--from", dest="sender", default=DEFAULT_FROM, help="Sender's number.")
+        add_release_arguments(parser, "Answer from")
 
     def handle(self, *args, **options):
+        release = release_option(options)
         try:
             with quiet_logs(options["verbosity"]):
-                transcript = SmsSimulator(sender=options["sender"]).run(
+                transcript = SmsSimulator(sender=options["sender"], release=release).run(
                     to=options["to"], body=options["body"]
                 )
         except TelephonyError as error:
