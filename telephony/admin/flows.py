@@ -1,9 +1,9 @@
 """The staff UI: numbers, caller IDs, and call flows edited on one page.
 
 A flow's page holds its steps (inline, ordered) and its menu options (inline), shows
-the TwiML the saved flow produces and lists what leads to it. Rules that span the two
-inlines (an option's keys must fit the flow's Gather) are checked by linking the
-option formset to the step formset before validation.
+the TwiML the saved flow produces (the draft's: what test callers hear) and lists what
+leads to it. Rules that span the two inlines (an option's keys must fit the flow's
+Gather) are checked by linking the option formset to the step formset before validation.
 """
 
 from xml.dom import minidom
@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from telephony.admin.logs import SmsRuleInline  # also registers the log and opt-out admins
+from telephony.admin.releases import DraftNoticeMixin
 from telephony.admin.tools import FlowToolsMixin, NumberToolsMixin
 from telephony.flows import twiml
 from telephony.flows.loading import load_flow
@@ -154,7 +155,7 @@ class MenuOptionInline(admin.TabularInline):
 
 
 @admin.register(CallFlow)
-class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
+class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "step_count", "updated_at"]
     ordering = ["name"]  # the step-count annotation would drop the model's ordering
     list_filter = ["is_active"]
@@ -162,10 +163,11 @@ class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["webhook_url", "entry_points", "twiml_preview"]
     inlines = [StepInline, MenuOptionInline]
+    change_list_template = "admin/telephony/draft_change_list.html"
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "is_active", "webhook_url"]}),
         ("What leads here", {"fields": ["entry_points"]}),
-        ("TwiML (as saved)", {"fields": ["twiml_preview"]}),
+        ("TwiML (as saved, in the draft)", {"fields": ["twiml_preview"]}),
     ]
 
     def get_queryset(self, request):
@@ -246,7 +248,8 @@ class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(NumberToolsMixin, admin.ModelAdmin):
+class PhoneNumberAdmin(DraftNoticeMixin, NumberToolsMixin, admin.ModelAdmin):
+    change_list_template = "admin/telephony/draft_change_list.html"
     list_display = ["number", "friendly_name", "call_flow", "voice_capable", "sms_capable"]
     list_filter = ["voice_capable", "sms_capable", "call_flow"]
     search_fields = ["number", "friendly_name", "sid"]
