@@ -1,6 +1,6 @@
 """Releases in the real admin, through Django's test client: the Publish changes page,
 the release list and pages (roll back, reset the draft), discarding draft changes, the
-draft notice and test callers.
+draft notice, test callers, and flows that cannot be deleted while something uses them.
 
 Every test asserts what the page shows and which rows exist afterwards."""
 
@@ -562,6 +562,57 @@ def test_test_callers_are_listed_and_added_in_the_admin(db, admin_client):
     assert "Dana&#x27;s mobile" in admin_client.get("/admin/telephony/testcaller/").content.decode()
 
 
+# --- flows that something uses cannot be deleted -------------------------------------------
+
+
+def test_deleting_a_used_flow_is_refused_with_what_uses_it(demo, admin_client):
+    voicemail = CallFlow.objects.get(slug="voicemail")
+    menu = CallFlow.objects.get(slug="main-menu")
+    sales = CallFlow.objects.get(slug="sales")
+    number = PhoneNumber.objects.get(number="+15005550006")
+    number.call_flow = voicemail
+    number.save()
+
+    page = admin_client.get(flow_url(voicemail, "delete"))
+    assert page.status_code == 200
+    listed = page.content.decode().split('id="deleted-objects"')[1].split("</ul>")[0]
+    assert "Number" in listed and f"/admin/telephony/phonenumber/{number.pk}/change/" in listed
+    assert text_of(listed).count("Voicemail") >= 3
+    assert f'Option 2 of flow <a href="{flow_url(menu)}">Main menu</a>' in listed
+    assert f'Step 2 (Dial) of flow <a href="{flow_url(sales)}">Sales</a>' in listed
+    assert "The call flow “Voicemail” cannot be deleted" in text(page)
+    assert "Yes, I’m sure" not in page.content.decode()
+
+    response = admin_client.post(flow_url(voicemail, "delete"), {"post": "yes"})
+    assert response.status_code == 200
+    assert CallFlow.objects.filter(slug="voicemail").exists()
+    assert MenuOption.objects.get(flow=menu, digits="2").target_flow == voicemail
+
+
+def test_bulk_delete_of_used_flows_is_refused_too(demo, admin_client):
+    sales = CallFlow.objects.get(slug="sales")
+    thanks = CallFlow.objects.get(slug="voicemail-thanks")
+    data = {"action": "delete_selected", "_selected_action": [sales.pk, thanks.pk]}
+    page = admin_client.post("/admin/telephony/callflow/", data)
+    assert page.status_code == 200
+    listed = text_of(page.content.decode().split('id="deleted-objects"')[1].split("</ul>")[0])
+    assert "Option 1 of flow Main menu leads to flow Sales" in listed
+    assert "Step 2 (Record) of flow Voicemail goes to flow Voicemail thanks" in listed
+    admin_client.post("/admin/telephony/callflow/", {**data, "post": "yes"})
+    assert CallFlow.objects.filter(pk__in=[sales.pk, thanks.pk]).count() == 2
+
+
+def test_flows_used_only_by_each_other_may_be_deleted_together(db, admin_client):
+    b = make_flow("b", steps=[{"verb": "hangup"}])
+    a = make_flow("a", steps=[{"verb": "gather"}], options=[("1", b)])
+    lone = make_flow("lone", steps=[{"verb": "hangup"}])
+    response = admin_client.post(flow_url(lone, "delete"), {"post": "yes"})
+    assert response.status_code == 302
+    data = {"action": "delete_selected", "_selected_action": [a.pk, b.pk], "post": "yes"}
+    assert admin_client.post("/admin/telephony/callflow/", data).status_code == 302
+    assert not CallFlow.objects.exists()
+
+
 # --- the pages keep to the Content-Security-Policy -------------------------------------------
 
 
@@ -576,6 +627,7 @@ def test_release_pages_have_the_policy_and_no_inline_code(published, admin_clien
         DISCARD,
         "/admin/telephony/testcaller/",
         "/admin/telephony/testcaller/add/",
+        flow_url(CallFlow.objects.get(slug="sales"), "delete"),
         f"/admin/telephony/phonenumber/{number.pk}/simulate-sms/",
     ]
     publishing.publish(note="Two")
