@@ -216,13 +216,19 @@ def test_nothing_to_publish_says_so(published, admin_client):
 
 
 def test_publishing_needs_the_add_release_permission(published, client):
-    staff_with(client, "view_release", "view_callflow")
+    # Staff who edit flows may look at the page the flow pages link to.
+    staff_with(client, "view_callflow", "change_callflow")
     page = client.get(PUBLISH)
     assert page.status_code == 200
     assert 'publishing needs the permission "Can add release"' in text(page)
     assert 'name="note"' not in page.content.decode()
     assert client.post(PUBLISH, {"note": "x", "expected_live": "1"}).status_code == 403
     assert Release.objects.count() == 1
+
+
+def test_staff_who_may_see_neither_releases_nor_flows_cannot_open_the_page(published, client):
+    staff_with(client, "view_calllog")
+    assert client.get(PUBLISH).status_code == 403
 
 
 def test_staff_with_the_permission_publish(published, client):
@@ -371,6 +377,11 @@ def test_release_diagram_falls_back_to_text(published, admin_client, monkeypatch
     monkeypatch.setattr(diagram, "layout_program", lambda: None)
     shown = text(admin_client.get(release_url(published)))
     assert 'main-menu --press 3 / say "address"--> text-address' in shown
+
+
+def test_an_unknown_release_is_not_found(published, admin_client):
+    for action in ("make-live", "reset-draft", "export"):
+        assert admin_client.get(f"/admin/telephony/release/999/{action}/").status_code == 404
 
 
 def test_a_release_downloads_as_its_fixture(published, admin_client):

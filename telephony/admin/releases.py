@@ -26,7 +26,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -487,9 +487,11 @@ class ReleaseAdmin(admin.ModelAdmin):
         return {**self.admin_site.each_context(request), "opts": self.opts, **extra}
 
     def _release(self, request, object_id) -> Release:
-        release = self.get_object(request, unquote(object_id))
-        if release is None or not self.has_view_permission(request, release):
+        if not self.has_view_permission(request):
             raise PermissionDenied
+        release = self.get_object(request, unquote(object_id))
+        if release is None:
+            raise Http404(f"There is no release with id {object_id!r}.")
         return release
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -524,8 +526,17 @@ class ReleaseAdmin(admin.ModelAdmin):
         )
 
     def publish_view(self, request):
-        """Publish the draft: its changes in words, the checks, a note; POST publishes."""
-        if not self.has_view_permission(request):
+        """Publish the draft: its changes in words, the checks, a note; POST publishes.
+
+        Anyone who may see releases or the flows may look (the page is linked from every
+        flow page); publishing needs `telephony.add_release`."""
+        user = request.user
+        if not (
+            self.has_view_permission(request)
+            or can_publish(user)
+            or user.has_perm("telephony.view_callflow")
+            or user.has_perm("telephony.change_callflow")
+        ):
             raise PermissionDenied
         note = ""
         if request.method == "POST":
