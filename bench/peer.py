@@ -24,8 +24,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from config.urls import urlpatterns as site_urlpatterns
 
-# The Gather's primary key in a freshly seeded bench database (the demo is loaded first).
-# The peer reads no database, so it cannot look it up; the digits cost nothing either way.
+# The release a freshly seeded bench database serves (the demo, published as release 1)
+# and the Gather's position in the main menu. The peer reads no database, so it cannot
+# look them up; the digits cost nothing either way.
+DEMO_RELEASE = 1
 DEMO_GATHER_STEP = 2
 
 
@@ -41,7 +43,7 @@ def main_menu(base: str) -> VoiceResponse:
     response = VoiceResponse()
     response.say("Thank you for calling the Switchboard demo.")
     gather = response.gather(
-        action=f"{base}/twilio/voice/flows/main-menu/steps/{DEMO_GATHER_STEP}/gather/",
+        action=f"{base}/twilio/releases/{DEMO_RELEASE}/flows/main-menu/steps/{DEMO_GATHER_STEP}/gather/",
         method="POST",
         input="dtmf speech",
         num_digits=1,
@@ -53,7 +55,7 @@ def main_menu(base: str) -> VoiceResponse:
         "To get our address by text message, press 3."
     )
     response.say("Sorry, we didn't hear anything.")
-    response.redirect(f"{base}/twilio/voice/flows/main-menu/", method="POST")
+    response.redirect(f"{base}/twilio/releases/{DEMO_RELEASE}/flows/main-menu/", method="POST")
     return response
 
 

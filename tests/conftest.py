@@ -78,7 +78,16 @@ def twilio(client):
 
 @pytest.fixture
 def demo(db):
+    """The demo's rows, as the draft: nothing is published (see `live_demo`)."""
     call_command("loaddata", "demo", verbosity=0)
+
+
+@pytest.fixture
+def live_demo(demo):
+    """The demo as `make run` leaves it: loaded and published as release 1."""
+    from tests.factories import publish
+
+    publish("The demo.")
 
 
 @pytest.fixture(autouse=True)

@@ -19,3 +19,30 @@ def make_flow(slug="menu", *, name=None, steps=(), options=(), is_active=True) -
 
 def make_number(number="+14155550111", flow=None, **fields) -> PhoneNumber:
     return PhoneNumber.objects.create(number=number, call_flow=flow, **fields)
+
+
+def publish(note: str = "Published by a test.") -> int:
+    """Publish the draft (as staff would from the admin); returns the new release's number."""
+    from telephony.releases import publishing
+
+    return publishing.publish(note=note).release.number
+
+
+def live_release() -> str:
+    """The live release's number, as URLs name it."""
+    from telephony.models import FlowsVersion
+
+    return str(FlowsVersion.current()[1])
+
+
+def step_path(slug: str, verb: str, outcome: str, *, release: str | None = None) -> str:
+    """The path of the first `verb` step's `outcome` webhook (gather, dial, record...) in
+    `release` (default: the live one), found by its position among the draft's steps."""
+    steps = list(Step.objects.filter(flow__slug=slug).order_by("position", "pk"))
+    position = next(i for i, step in enumerate(steps, start=1) if step.verb == verb)
+    return f"/twilio/releases/{release or live_release()}/flows/{slug}/steps/{position}/{outcome}/"
+
+
+def flow_path(slug: str, *, release: str | None = None) -> str:
+    """The path of a flow of `release` (default: the live one), as Redirects name it."""
+    return f"/twilio/releases/{release or live_release()}/flows/{slug}/"

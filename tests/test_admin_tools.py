@@ -267,7 +267,7 @@ def test_live_simulation_before_anything_is_published_says_so(demo, admin_client
     flow = CallFlow.objects.get(slug="main-menu")
     page = admin_client.post(simulate_url(flow), {"events": "[]", "release": "live"})
     assert page.status_code == 200
-    assert "nothing is published yet" in page.content.decode()
+    assert "Nothing is published yet: there is no live release" in page.content.decode()
 
 
 def test_sms_simulator_on_the_number_page_plays_draft_or_live(demo, admin_client):

@@ -56,7 +56,7 @@ def shape(element: ET.Element) -> tuple:
     return element.tag, attributes, text, [shape(child) for child in element]
 
 
-def test_peer_answers_like_the_voice_webhook_for_the_demo_number(demo, twilio):
+def test_peer_answers_like_the_voice_webhook_for_the_demo_number(live_demo, twilio):
     voice = parse_twiml(twilio.post("/twilio/voice/", CALL))
     peer = parse_twiml(twilio.post(PEER, CALL))
     assert [child.tag for child in voice] == ["Say", "Gather", "Say", "Redirect"]
@@ -91,7 +91,7 @@ def test_peer_refuses_a_bad_signature(client, signature):
     assert response.status_code == 403
 
 
-def test_peer_and_trivial_run_through_the_webhooks_light_stack(demo):
+def test_peer_and_trivial_run_through_the_webhooks_light_stack(live_demo):
     """As gunicorn calls them: config/wsgi.py routes /twilio/... to the short stack."""
     from telephony.webhooks.handler import build_application
 

@@ -18,7 +18,7 @@ from telephony.logs import calls as calllog
 from telephony.logs.calls import BatchWriter, InboundCall
 from telephony.models import CallLog
 from tests.conftest import parse_twiml, verbs
-from tests.factories import make_flow, make_number
+from tests.factories import make_flow, make_number, publish
 
 CALLER = "+14155551234"
 DEMO = "+15005550006"
@@ -248,6 +248,7 @@ def test_the_voice_webhook_answers_then_the_row_appears(twilio, settings):
     settings.TELEPHONY_CALL_LOG_WRITES = "deferred"
     flow = make_flow("menu", steps=[{"verb": "say", "text": "Hello."}])
     make_number(DEMO, flow=flow)
+    publish()
     for _retry in range(2):  # Twilio retrying the same call
         root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO, "CallSid": "CA1"}))
         assert verbs(root) == ["Say"]
@@ -334,6 +335,7 @@ def test_a_warm_voice_webhook_makes_no_query_when_deferred(
     settings.TELEPHONY_CACHE_RECHECK_SECONDS = 60  # FlowsVersion read once, when warming
     flow = make_flow("menu", steps=[{"verb": "say", "text": "Hello."}])
     make_number(DEMO, flow=flow)
+    publish()
     try:
         twilio.post("/twilio/voice/", {"To": DEMO, "CallSid": "CA1"})  # warms the cache
         with django_assert_num_queries(0):

@@ -168,7 +168,7 @@ def test_the_login_page_has_the_policy_too(client, db):
     assert inline_code(response.content.decode()) == []
 
 
-def test_webhooks_get_no_policy(demo):
+def test_webhooks_get_no_policy(live_demo):
     """Twilio is no browser: the webhooks' short stack (telephony/webhooks/handler.py)
     adds no policy, while the admin, through the same WSGI application, has it."""
     from telephony.webhooks.handler import build_application

@@ -40,7 +40,7 @@ def without_pks(xml: str) -> str:
     return re.sub(r"/steps/\d+/", "/steps/N/", xml)
 
 
-def test_demo_round_trips_into_a_database_with_other_data(demo, tmp_path):
+def test_demo_round_trips_into_a_database_with_other_data(live_demo, tmp_path):
     before = {
         slug: without_pks(rendered(slug))
         for slug in CallFlow.objects.values_list("slug", flat=True)
@@ -65,7 +65,7 @@ def test_demo_round_trips_into_a_database_with_other_data(demo, tmp_path):
     assert str(PhoneNumber.objects.get().call_flow.slug) == "main-menu"
 
 
-def test_loading_twice_updates_instead_of_duplicating(demo, tmp_path):
+def test_loading_twice_updates_instead_of_duplicating(live_demo, tmp_path):
     path = dump(tmp_path)
     counts = (CallFlow.objects.count(), Step.objects.count(), MenuOption.objects.count())
     call_command("loaddata", str(path), verbosity=0)

@@ -1,9 +1,10 @@
-"""The webhooks' database cost is a small constant, and the flow cache never serves stale flows.
+"""The webhooks' database cost is a small constant, and a publish is live at once.
 
 Query counts are pinned for the voice and Gather webhooks on a cold and a warm cache,
 for a flow of 1 and of 50 steps and with 1 and with many numbers: none of that may change
-the count. Then every way staff change a flow (the admin, the ORM, another worker) must
-be live: at once in this worker, within TELEPHONY_CACHE_RECHECK_SECONDS in the others.
+the count, and a warm worker makes no query at all for its release. Then every publish
+(the admin, a command, another worker) must be live for new calls: at once in this
+worker, within TELEPHONY_CACHE_RECHECK_SECONDS in the others; and no draft edit may be.
 """
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from telephony.flows import cache as flowcache
 from telephony.flows import twiml
 from telephony.models import CallFlow, FlowsVersion, MenuOption, PhoneNumber, Step
+from telephony.releases import publishing
 from tests.conftest import parse_twiml, verbs
-from tests.factories import make_flow, make_number
+from tests.factories import make_flow, make_number, publish, step_path
 
 pytestmark = pytest.mark.django_db
 
@@ -22,13 +24,12 @@ NUMBER = "+14155550100"
 CALL_LOG = 3  # SAVEPOINT, INSERT, RELEASE SAVEPOINT: the test runs inside a transaction
 # The worker reads FlowsVersion when it starts, then once per interval.
 VERSION_READ = 1
-# Cold: the version, then the number joined with its flow, its steps, its options.
-VOICE_COLD = VERSION_READ + 3 + CALL_LOG
-# Warm: nothing for the flow.
-VOICE_WARM = CALL_LOG
-# Cold: the version, then the flow, its steps, its options; then the same three for the
-# option's target flow. Warm: nothing.
-GATHER_COLD = VERSION_READ + 6
+# Reading a release into memory: its fixture, then the draft's keys of flows, steps,
+# options and numbers (so call logs link to the rows staff see). Once per worker.
+RELEASE_READ = 5
+VOICE_COLD = VERSION_READ + RELEASE_READ + CALL_LOG
+VOICE_WARM = CALL_LOG  # nothing for the flow
+GATHER_COLD = VERSION_READ + RELEASE_READ  # the option's target is in the same release
 GATHER_WARM = 0
 
 
@@ -66,9 +67,8 @@ def many_numbers(flow, count=500):
     )
 
 
-def gather_path(flow: CallFlow) -> str:
-    step = flow.steps.get(verb="gather")
-    return f"/twilio/voice/flows/{flow.slug}/steps/{step.pk}/gather/"
+def gather_path(flow: CallFlow, release=None) -> str:
+    return step_path(flow.slug, "gather", "gather", release=release)
 
 
 def call(twilio, number=NUMBER):
@@ -85,6 +85,8 @@ def test_voice_webhook_queries_are_constant(twilio, django_assert_num_queries, s
     flow = make_flow("long", steps=says(steps))
     make_number(NUMBER, flow)
     many_numbers(flow, numbers)
+    publish()
+    flowcache.clear()  # a worker that has not served this release yet
     with django_assert_num_queries(VOICE_COLD):
         root = call(twilio)
     assert len(root) == steps
@@ -97,7 +99,9 @@ def test_voice_webhook_queries_are_constant(twilio, django_assert_num_queries, s
 def test_gather_webhook_queries_are_constant(twilio, django_assert_num_queries, steps, numbers):
     flow = menu(steps)
     many_numbers(flow, numbers)
+    publish()
     path = gather_path(flow)
+    flowcache.clear()
     with django_assert_num_queries(GATHER_COLD):
         root = parse_twiml(twilio.post(path, {"Digits": "1", "CallSid": "CA1"}))
     assert said(root) == [f"Step {i}." for i in range(steps)]  # the target flow
@@ -105,17 +109,21 @@ def test_gather_webhook_queries_are_constant(twilio, django_assert_num_queries, 
         assert len(parse_twiml(twilio.post(path, {"Digits": "1"}))) == steps
 
 
-def test_warm_voice_and_gather_share_the_cache_of_the_flow(twilio, django_assert_num_queries):
+def test_warm_voice_and_gather_share_the_release(twilio, django_assert_num_queries):
     flow = menu(3)
     make_number(NUMBER, flow)
+    publish()
     path = gather_path(flow)
     call(twilio)
-    # The Gather action of the same flow needs nothing more than the target flow.
-    with django_assert_num_queries(3):
-        parse_twiml(twilio.post(path, {"Digits": "1"}))
+    # The Gather action finds the option's target in the release the call already read.
+    with django_assert_num_queries(0):
+        assert said(parse_twiml(twilio.post(path, {"Digits": "1"}))) == [
+            f"Step {i}." for i in range(3)
+        ]
 
 
 def test_a_wrong_number_is_cached_too(twilio, django_assert_num_queries):
+    publish()
     call(twilio, "+14155550199")
     with django_assert_num_queries(VOICE_WARM):
         assert said(call(twilio, "+14155550199")) == [twiml.NOT_IN_SERVICE]
@@ -126,6 +134,7 @@ def test_a_warm_call_reads_the_version_once_per_interval(
 ):
     settings.TELEPHONY_CACHE_RECHECK_SECONDS = 1
     make_number(NUMBER, make_flow("f", steps=says(2)))
+    publish()
     call(twilio)
     with django_assert_num_queries(VOICE_WARM):
         call(twilio)
@@ -139,26 +148,32 @@ def test_a_warm_call_reads_the_version_once_per_interval(
 def test_caching_can_be_switched_off(twilio, django_assert_num_queries, settings):
     settings.TELEPHONY_CACHE_ENABLED = False
     make_number(NUMBER, make_flow("f", steps=says(2)))
+    publish()
     for _ in range(2):
-        with django_assert_num_queries(3 + CALL_LOG):
+        with django_assert_num_queries(VERSION_READ + RELEASE_READ + CALL_LOG):
             assert len(call(twilio)) == 2
 
 
 def test_the_per_worker_store_is_bounded(twilio, django_assert_num_queries, settings):
-    settings.TELEPHONY_CACHE_MAX_ENTRIES = 3  # entries: each number, the flow, its TwiML
-    flow = make_flow("f", steps=says(1))
-    for i in range(3):
-        make_number(f"+1415555020{i}", flow)
-    for i in range(3):
-        call(twilio, f"+1415555020{i}")
-    with django_assert_num_queries(VOICE_WARM):
-        call(twilio, "+14155550202")
-    # The least recently used was dropped: read again (the version, unchanged, is not).
-    with django_assert_num_queries(VOICE_COLD - VERSION_READ):
-        call(twilio, "+14155550200")
+    settings.TELEPHONY_CACHE_MAX_ENTRIES = 3  # a release and its target flow's TwiML: 2
+    flow = menu(1)
+    releases = []
+    for i in range(4):  # four releases, each read by a Gather
+        Step.objects.filter(flow__slug="menu-target").update(text=f"Release {i}.")
+        flowcache.invalidate()  # a bulk update sends no signal
+        releases.append(str(publish()))
+    paths = [gather_path(flow, release) for release in releases]
+    for path in paths:
+        parse_twiml(twilio.post(path, {"Digits": "1"}))
+    with django_assert_num_queries(GATHER_WARM):  # the last one is held...
+        parse_twiml(twilio.post(paths[-1], {"Digits": "1"}))
+    # ...the least recently used was dropped: read again (the version, unchanged, is not).
+    with django_assert_num_queries(RELEASE_READ):
+        root = parse_twiml(twilio.post(paths[0], {"Digits": "1"}))
+    assert said(root) == ["Release 0."]
 
 
-# --- an edit is live on the next call ----------------------------------------------------
+# --- a publish is live on the next call; an edit is not --------------------------------
 
 
 def admin_flow_form(flow: CallFlow, texts) -> dict:
@@ -186,11 +201,12 @@ def admin_flow_form(flow: CallFlow, texts) -> dict:
     return data
 
 
-def test_admin_edit_is_live_on_the_next_call(
+def test_an_admin_edit_is_the_draft_until_published(
     admin_client, twilio, django_capture_on_commit_callbacks
 ):
     flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
     make_number(NUMBER, flow)
+    publish()
     assert said(call(twilio)) == ["Old."]
     assert said(call(twilio)) == ["Old."]  # now served from the cache
     with django_capture_on_commit_callbacks(execute=True):
@@ -198,64 +214,89 @@ def test_admin_edit_is_live_on_the_next_call(
             f"/admin/telephony/callflow/{flow.pk}/change/", admin_flow_form(flow, ["New."])
         )
     assert response.status_code == 302
+    assert said(call(twilio)) == ["Old."]  # callers get the live release
+    with django_capture_on_commit_callbacks(execute=True):
+        publish()
     assert said(call(twilio)) == ["New."]
 
 
-def test_admin_moving_a_number_to_another_flow_is_live(admin_client, twilio):
+def test_moving_a_number_to_another_flow_is_live_once_published(admin_client, twilio):
     make_number(NUMBER, make_flow("a", steps=[{"verb": "say", "text": "A."}]))
     b = make_flow("b", steps=[{"verb": "say", "text": "B."}])
+    publish()
     assert said(call(twilio)) == ["A."]
     phone = PhoneNumber.objects.get(number=NUMBER)
     data = {"number": NUMBER, "friendly_name": "", "sid": "", "call_flow": b.pk}
-    data |= {"voice_capable": "on", "sms_capable": "on"}
+    data |= {"voice_capable": "on", "sms_capable": "on", "send_rate": "1"}
     data |= {"sms_rules-TOTAL_FORMS": "0", "sms_rules-INITIAL_FORMS": "0"}  # SMS rules inline
     response = admin_client.post(f"/admin/telephony/phonenumber/{phone.pk}/change/", data)
     assert response.status_code == 302, response.content[:2000]
+    assert said(call(twilio)) == ["A."]
+    publish()
     assert said(call(twilio)) == ["B."]
 
 
-def test_changing_an_option_target_is_live(twilio):
+def test_a_published_option_target_is_live_and_calls_in_progress_keep_theirs(twilio):
     flow = menu(1)
     other = make_flow("other", steps=[{"verb": "say", "text": "Other."}])
+    first = publish()
     path = gather_path(flow)
     assert said(parse_twiml(twilio.post(path, {"Digits": "1"}))) == ["Step 0."]
     option = MenuOption.objects.get(flow=flow)
     option.target_flow = other
     option.save()
-    assert said(parse_twiml(twilio.post(path, {"Digits": "1"}))) == ["Other."]
+    second = publish()
+    assert said(parse_twiml(twilio.post(gather_path(flow), {"Digits": "1"}))) == ["Other."]
+    # A call that heard the menu of the first release still gets its option.
+    assert said(parse_twiml(twilio.post(gather_path(flow, str(first)), {"Digits": "1"}))) == [
+        "Step 0."
+    ]
+    assert second == first + 1
 
 
-def test_deactivating_and_deleting_are_live(twilio):
+def test_deactivating_and_deleting_are_live_once_published(twilio):
     flow = make_flow("f", steps=[{"verb": "say", "text": "Hi."}])
     make_number(NUMBER, flow)
+    publish()
     assert said(call(twilio)) == ["Hi."]
     flow.is_active = False
     flow.save()
+    publish()
     assert said(call(twilio)) == [twiml.UNAVAILABLE]
     flow.delete()
+    publish()
     assert said(call(twilio)) == [twiml.UNAVAILABLE]  # the number is left without a flow
     PhoneNumber.objects.get(number=NUMBER).delete()
+    publish()
     assert said(call(twilio)) == [twiml.NOT_IN_SERVICE]
 
 
-def test_step_added_and_deleted_are_live(twilio):
+def test_steps_added_and_deleted_are_live_once_published(twilio):
     flow = make_flow("f", steps=[{"verb": "say", "text": "Hi."}])
     make_number(NUMBER, flow)
+    publish()
     call(twilio)
     Step.objects.create(flow=flow, position=2, verb="hangup")
+    assert verbs(call(twilio)) == ["Say"]
+    publish()
     assert verbs(call(twilio)) == ["Say", "Hangup"]
     flow.steps.get(verb="say").delete()
+    publish()
     assert verbs(call(twilio)) == ["Hangup"]
 
 
-def test_an_edit_saved_by_another_worker_is_live_within_the_interval(twilio, settings, clock):
-    """Another worker's save reaches us only through FlowsVersion: no signal here."""
+def test_a_publish_by_another_worker_is_live_within_the_interval(
+    twilio, settings, clock, monkeypatch
+):
+    """Another worker's publish reaches us only through FlowsVersion: no notice here."""
     settings.TELEPHONY_CACHE_RECHECK_SECONDS = 1
     flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
     make_number(NUMBER, flow)
+    publish()
     assert said(call(twilio)) == ["Old."]
-    Step.objects.filter(flow=flow).update(text="New.")  # no signal in this process...
-    FlowsVersion.bump()  # ...but what another worker's save commits along with its rows
+    Step.objects.filter(flow=flow).update(text="New.")
+    monkeypatch.setattr(flowcache, "live_release_changed", lambda number: None)
+    publish()  # as if published elsewhere: only the row tells
     assert said(call(twilio)) == ["Old."]  # cached: this worker cannot know yet...
     clock[0] += 0.9
     assert said(call(twilio)) == ["Old."]
@@ -263,23 +304,39 @@ def test_an_edit_saved_by_another_worker_is_live_within_the_interval(twilio, set
     assert said(call(twilio)) == ["New."]  # ...until its next look at the version
 
 
-def test_every_change_counts_in_the_same_transaction():
-    before = FlowsVersion.current()
+def test_a_draft_edit_costs_live_calls_one_version_read_and_no_reload(
+    twilio, django_assert_num_queries
+):
     flow = make_flow("f", steps=[{"verb": "say", "text": "Hi."}])
-    after_create = FlowsVersion.current()
+    make_number(NUMBER, flow)
+    publish()
+    call(twilio)
+    step = flow.steps.get()
+    step.text = "Draft."
+    step.save()
+    with django_assert_num_queries(VERSION_READ + CALL_LOG):
+        assert said(call(twilio)) == ["Hi."]
+
+
+def test_every_draft_change_counts_in_the_same_transaction():
+    before = FlowsVersion.current()[0]
+    flow = make_flow("f", steps=[{"verb": "say", "text": "Hi."}])
+    after_create = FlowsVersion.current()[0]
     assert after_create > before
     flow.save()
-    assert FlowsVersion.current() == after_create + 1
+    assert FlowsVersion.current()[0] == after_create + 1
     flow.delete()  # the flow and its step
-    assert FlowsVersion.current() >= after_create + 3
+    assert FlowsVersion.current()[0] >= after_create + 3
 
 
-def test_this_workers_own_saves_are_live_at_once(twilio, settings):
+def test_this_workers_own_publish_is_live_at_once(twilio, settings):
     settings.TELEPHONY_CACHE_RECHECK_SECONDS = 3600
     flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
     make_number(NUMBER, flow)
+    publishing.publish(note="first")
     assert said(call(twilio)) == ["Old."]
     step = flow.steps.get()
     step.text = "New."
     step.save()
+    publishing.publish(note="second")
     assert said(call(twilio)) == ["New."]

@@ -13,7 +13,7 @@ import pytest
 
 from telephony.json_logging import JsonFormatter
 from tests.conftest import parse_twiml
-from tests.factories import make_flow, make_number
+from tests.factories import make_flow, make_number, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -116,6 +116,7 @@ def test_healthz_answers_ok_without_the_database(client, django_assert_num_queri
 @pytest.mark.django_db
 def test_every_webhook_logs_sid_number_flow_status_and_duration(twilio, caplog):
     make_number("+14155550100", make_flow("main", steps=[{"verb": "say", "text": "Hi."}]))
+    publish()
     caplog.set_level(logging.INFO, logger="telephony.access")
     params = {"To": "+14155550100", "From": "+14155551234", "CallSid": "CA" + "a" * 32}
     parse_twiml(twilio.post("/twilio/voice/", params))
@@ -126,6 +127,7 @@ def test_every_webhook_logs_sid_number_flow_status_and_duration(twilio, caplog):
     assert answered.sid == "CA" + "a" * 32
     assert answered.number == "+14155550100"
     assert answered.flow == "main"
+    assert answered.release == "1"
     assert answered.status == 200
     assert 0 < answered.duration_ms < 10_000
     assert refused.status == 403
@@ -134,10 +136,13 @@ def test_every_webhook_logs_sid_number_flow_status_and_duration(twilio, caplog):
 @pytest.mark.django_db
 def test_flow_urls_log_their_slug(twilio, caplog):
     make_flow("sales", steps=[{"verb": "say", "text": "Hi."}])
+    publish()
     caplog.set_level(logging.INFO, logger="telephony.access")
     twilio.post("/twilio/voice/flows/sales/", {"CallSid": "CA1"})
-    (record,) = [r for r in caplog.records if r.name == "telephony.access"]
-    assert (record.webhook, record.flow, record.sid) == ("flow", "sales", "CA1")
+    twilio.post("/twilio/releases/draft/flows/sales/", {"CallSid": "CA1"})
+    live, draft = [r for r in caplog.records if r.name == "telephony.access"]
+    assert (live.webhook, live.flow, live.release, live.sid) == ("flow", "sales", "1", "CA1")
+    assert (draft.webhook, draft.release) == ("release_flow", "draft")
 
 
 def test_json_formatter_writes_one_object_with_the_extra_fields():

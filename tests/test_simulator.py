@@ -20,7 +20,7 @@ from telephony.tools.simulator import (
     parse_keypad_events,
     scripted_input,
 )
-from tests.factories import make_flow, make_number
+from tests.factories import make_flow, make_number, publish
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ class RecordingClient:
 # --- the demo ---------------------------------------------------------------------------
 
 
-def test_pressing_2_walks_the_demo_to_voicemail(demo):
+def test_pressing_2_walks_the_demo_to_voicemail(live_demo):
     transcript = call(digits=["2"])
     said = texts(transcript, "say")
     assert said[0] == 'Says: "Thank you for calling the Switchboard demo."'
@@ -69,21 +69,21 @@ def test_pressing_2_walks_the_demo_to_voicemail(demo):
     assert transcript.requests == 3  # voice, gather action, record action
 
 
-def test_sales_unanswered_goes_to_voicemail(demo):
+def test_sales_unanswered_goes_to_voicemail(live_demo):
     transcript = call(digits=["1"], dial_status="no-answer")
     assert "Dials number +14155550100 (timeout 20 s): no-answer" in texts(transcript, "dial")
     assert 'Says: "Thank you for your message. Goodbye."' in texts(transcript, "say")
     assert transcript.ended == "hangup"
 
 
-def test_sales_answered_hangs_up_after_the_call(demo):
+def test_sales_answered_hangs_up_after_the_call(live_demo):
     transcript = call(digits=["1"], dial_status="completed")
     assert not any("voicemail" in line.lower() for line in texts(transcript, "say")[2:])
     assert transcript.ended == "hangup"
     assert transcript.requests == 3  # voice, gather action, dial action (answered: Hangup)
 
 
-def test_invalid_key_repeats_the_menu_then_valid_key_works(demo):
+def test_invalid_key_repeats_the_menu_then_valid_key_works(live_demo):
     transcript = call(digits=["9", "2"])
     said = texts(transcript, "say")
     assert f'Says: "{twiml.INVALID_OPTION}"' in said
@@ -91,7 +91,7 @@ def test_invalid_key_repeats_the_menu_then_valid_key_works(demo):
     assert transcript.ended == "hangup"
 
 
-def test_no_input_loops_until_the_request_limit(demo):
+def test_no_input_loops_until_the_request_limit(live_demo):
     transcript = call(max_requests=5)
     assert transcript.ended == "loop-limit"
     assert transcript.requests == 5
@@ -99,14 +99,16 @@ def test_no_input_loops_until_the_request_limit(demo):
     assert texts(transcript)[-1].startswith("Stopped after 5 requests")
 
 
-def test_empty_digits_item_means_no_input_at_that_gather(demo):
+def test_empty_digits_item_means_no_input_at_that_gather(live_demo):
     transcript = call(digits=["", "2"])
     assert texts(transcript, "caller") == [
         "Caller does nothing (the Gather times out)",
         "Caller presses 2",
     ]
     assert 'Says: "Sorry, we didn\'t hear anything."' in texts(transcript, "say")
-    assert any(line == "Redirected to /twilio/voice/flows/main-menu/" for line in texts(transcript))
+    assert any(
+        line == "Redirected to /twilio/releases/1/flows/main-menu/" for line in texts(transcript)
+    )
     assert transcript.ended == "hangup"
 
 
@@ -124,7 +126,7 @@ def test_gather_action_on_empty_result_posts_anyway(db):
     )
 
 
-def test_requests_carry_what_twilio_sends_and_one_call_sid(demo):
+def test_requests_carry_what_twilio_sends_and_one_call_sid(live_demo):
     simulator = CallSimulator(inputs=scripted_input(["2"]), caller="+14155550123")
     simulator.client = RecordingClient(simulator.client)
     simulator.run_number(DEMO)
@@ -146,7 +148,7 @@ def test_requests_carry_what_twilio_sends_and_one_call_sid(demo):
 # --- signatures and URLs ------------------------------------------------------------------
 
 
-def test_a_wrong_signature_is_refused_and_reported(demo):
+def test_a_wrong_signature_is_refused_and_reported(live_demo):
     simulator = CallSimulator(inputs=scripted_input(["2"]))
     simulator.token = "not-the-token"
     transcript = simulator.run_number(DEMO)
@@ -154,7 +156,7 @@ def test_a_wrong_signature_is_refused_and_reported(demo):
     assert "HTTP 403" in texts(transcript)[-1]
 
 
-def test_works_behind_a_public_url(demo, settings):
+def test_works_behind_a_public_url(live_demo, settings):
     settings.TELEPHONY_PUBLIC_URL = "https://switchboard.example.com/pbx"
     # The webhook sees /twilio/... but Twilio signed the public URL: both must agree.
     transcript = call(digits=["2"])
@@ -162,13 +164,13 @@ def test_works_behind_a_public_url(demo, settings):
     assert transcript.requests == 3
 
 
-def test_no_token_with_validation_on_is_a_configuration_error(demo, settings):
+def test_no_token_with_validation_on_is_a_configuration_error(live_demo, settings):
     settings.TWILIO_AUTH_TOKEN = ""
     with pytest.raises(TelephonyConfigurationError, match="TWILIO_AUTH_TOKEN"):
         call(digits=["2"])
 
 
-def test_no_token_with_validation_off_runs_unsigned(demo, settings):
+def test_no_token_with_validation_off_runs_unsigned(live_demo, settings):
     settings.TWILIO_AUTH_TOKEN = ""
     settings.TELEPHONY_VALIDATE_SIGNATURES = False
     assert call(digits=["2"]).ended == "hangup"
@@ -177,7 +179,7 @@ def test_no_token_with_validation_off_runs_unsigned(demo, settings):
 # --- starting points and errors -----------------------------------------------------------
 
 
-def test_run_flow_directly_uses_the_flows_number(demo):
+def test_run_flow_directly_uses_the_flows_number(live_demo):
     simulator = CallSimulator(inputs=scripted_input(["2"]))
     transcript = simulator.run_flow("main-menu")
     assert simulator.to == DEMO
@@ -193,7 +195,7 @@ def test_run_flow_directly_uses_the_flows_number(demo):
         (lambda s: s.run_number("garbage"), "not a phone number"),
     ],
 )
-def test_unknown_starting_points_are_clear_errors(demo, start, message):
+def test_unknown_starting_points_are_clear_errors(live_demo, start, message):
     with pytest.raises(SimulatorError, match=message):
         start(CallSimulator())
 
@@ -205,19 +207,49 @@ def test_bad_caller_and_dial_status_are_clear_errors(db):
         CallSimulator(dial_status="ringing")
 
 
+# --- which release ---------------------------------------------------------------------
+
+
+def test_the_draft_the_live_release_and_an_earlier_release_each_play_as_they_are(live_demo):
+    greeting = Step.objects.get(flow__slug="main-menu", position=1)
+    greeting.text = "Welcome to the new menu."
+    greeting.save()
+
+    def first_words(**kwargs):
+        return texts(call(digits=["2"], **kwargs), "say")[0]
+
+    assert first_words() == 'Says: "Thank you for calling the Switchboard demo."'
+    assert first_words(release="draft") == 'Says: "Welcome to the new menu."'
+    publish()
+    assert first_words() == 'Says: "Welcome to the new menu."'
+    assert first_words(release="1") == 'Says: "Thank you for calling the Switchboard demo."'
+
+
+def test_a_release_that_is_not_there_is_a_clear_error(live_demo):
+    with pytest.raises(SimulatorError, match="There is no release 9"):
+        CallSimulator(release="9").run_flow("main-menu")
+    with pytest.raises(SimulatorError, match="no release: give its number, or draft"):
+        CallSimulator(release="latest")
+
+
+def test_nothing_published_is_a_clear_error(demo):
+    with pytest.raises(SimulatorError, match="Nothing is published yet"):
+        CallSimulator().run_flow("main-menu")
+
+
 # --- verbs --------------------------------------------------------------------------------
 
 
 def test_reject_ends_the_call(db):
     make_flow("closed", steps=[{"verb": "reject", "reason": "busy"}])
-    transcript = CallSimulator().run_flow("closed")
+    transcript = CallSimulator(release="draft").run_flow("closed")
     assert transcript.ended == "reject"
     assert "busy" in texts(transcript)[-1]
 
 
 def test_end_of_document_ends_the_call(db):
     make_flow("hello", steps=[{"verb": "say", "text": "Hi"}, {"verb": "pause", "length": 2}])
-    transcript = CallSimulator().run_flow("hello")
+    transcript = CallSimulator(release="draft").run_flow("hello")
     assert texts(transcript, "say") == ['Says: "Hi"']
     assert texts(transcript, "pause") == ["(silence, 2 s)"]
     assert transcript.ended == "end"
@@ -225,7 +257,7 @@ def test_end_of_document_ends_the_call(db):
 
 def test_redirect_outside_switchboard_stops(db):
     make_flow("away", steps=[{"verb": "redirect", "url": "https://elsewhere.example.org/twiml"}])
-    transcript = CallSimulator().run_flow("away")
+    transcript = CallSimulator(release="draft").run_flow("away")
     assert transcript.ended == "external"
     assert "https://elsewhere.example.org/twiml" in texts(transcript)[-1]
 
@@ -233,7 +265,7 @@ def test_redirect_outside_switchboard_stops(db):
 def test_redirect_loop_hits_the_limit(db):
     loop = make_flow("loop", steps=[{"verb": "say", "text": "again"}])
     Step.objects.create(flow=loop, position=2, verb="redirect", next_flow=loop)
-    transcript = CallSimulator(max_requests=3).run_flow("loop")
+    transcript = CallSimulator(max_requests=3, release="draft").run_flow("loop")
     assert transcript.ended == "loop-limit"
     assert texts(transcript, "say") == ['Says: "again"'] * 3
 
@@ -245,7 +277,9 @@ def test_speech_choice_follows_the_spoken_option(db):
         steps=[{"verb": "gather", "input": "speech", "text": "Say sales"}],
         options=[{"phrase": "sales", "target_flow": sales}],
     )
-    transcript = CallSimulator(inputs=scripted_input(speech=["sales please"])).run_flow("menu")
+    transcript = CallSimulator(
+        inputs=scripted_input(speech=["sales please"]), release="draft"
+    ).run_flow("menu")
     assert texts(transcript, "caller") == ['Caller says "sales please"']
     assert texts(transcript, "say")[-1] == 'Says: "Sales here"'
     assert "Waits 5 s for speech" in texts(transcript, "gather")
@@ -254,7 +288,7 @@ def test_speech_choice_follows_the_spoken_option(db):
 def test_enqueue_left_unanswered_goes_to_its_next_flow(db):
     after = make_flow("after", steps=[{"verb": "say", "text": "Nobody is free"}])
     make_flow("queue", steps=[{"verb": "enqueue", "dial_target": "support", "next_flow": after}])
-    transcript = CallSimulator(dial_status="no-answer").run_flow("queue")
+    transcript = CallSimulator(dial_status="no-answer", release="draft").run_flow("queue")
     assert 'Waits in queue "support": QueueResult leave' in texts(transcript, "dial")
     assert texts(transcript, "say") == ['Says: "Nobody is free"']
 
@@ -267,7 +301,7 @@ def test_dial_without_outcome_continues_with_the_next_steps(db):
             {"verb": "say", "text": "Nobody answered"},
         ],
     )
-    transcript = CallSimulator(dial_status="busy").run_flow("ring")
+    transcript = CallSimulator(dial_status="busy", release="draft").run_flow("ring")
     assert texts(transcript, "dial") == ["Dials number +14155550100: busy"]
     assert texts(transcript, "say") == ['Says: "Nobody answered"']
     assert transcript.requests == 1
@@ -322,7 +356,7 @@ def test_keypad_events_from_a_form_are_filtered():
     assert parse_keypad_events(raw) == ["k:1", "t", "s:hello"]
 
 
-def test_simulated_call_waits_at_the_gather_for_the_keypad(demo):
+def test_simulated_call_waits_at_the_gather_for_the_keypad(live_demo):
     transcript = CallSimulator(inputs=keypad_input([])).run_number(DEMO)
     assert transcript.ended == "waiting"
     assert transcript.waiting_for.num_digits == 1
@@ -344,7 +378,7 @@ def sms_webhook_installed():
     not sms_webhook_installed(),
     reason="the SMS webhook (URL name telephony:sms) is being built in another issue",
 )
-def test_sms_simulator_posts_to_the_webhook(demo):
+def test_sms_simulator_posts_to_the_webhook(live_demo):
     simulator = SmsSimulator(sender="+14155550123")
     simulator.client = RecordingClient(simulator.client)
     transcript = simulator.run(to=DEMO, body="HELP")
@@ -364,7 +398,7 @@ def test_sms_step_is_shown_and_the_call_goes_on(db, settings):
         steps=[{"verb": "sms", "text": "Our address: 1 Main St"}, {"verb": "say", "text": "Sent"}],
     )
     make_number(DEMO, flow)
-    transcript = call()
+    transcript = call(release="draft")
     assert texts(transcript, "sms") == [
         "Texts the caller at +14155551234 (Sms step; not sent: simulation)"
     ]

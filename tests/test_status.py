@@ -102,7 +102,7 @@ def test_call_statuses_move_forward_and_record_duration(db, twilio):
     assert CallLog.objects.count() == 1
 
 
-def test_call_callbacks_complete_the_inbound_log_row(demo, twilio):
+def test_call_callbacks_complete_the_inbound_log_row(live_demo, twilio):
     sid = "CA" + "6" * 32
     twilio.post(
         "/twilio/voice/", {"To": OURS, "From": CALLER, "CallSid": sid, "CallStatus": "ringing"}

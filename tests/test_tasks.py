@@ -18,11 +18,12 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
 from telephony.logs import statuses
-from telephony.models import MessageLog, OptOut, Step
+from telephony.models import MessageLog, OptOut
 from telephony.sending import services, tasks
 from telephony.webhooks.signatures import SIMULATION_PARAM
 from telephony.webhooks.voice import SmsStepWebhook
 from tests.conftest import parse_twiml, run_tasks, verbs
+from tests.factories import step_path
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,8 +33,7 @@ REDIS_TEST_URL = "redis://127.0.0.1:6379/5"  # db 5 is this project's in tests; 
 
 
 def sms_step(twilio, call_sid="CA9", caller=CALLER):
-    step = Step.objects.get(flow__slug="text-address", verb="sms")
-    path = f"/twilio/voice/flows/text-address/steps/{step.pk}/sms/"
+    path = step_path("text-address", "sms", "sms")
     params = {"CallSid": call_sid, "From": caller, "To": DEMO, "Direction": "inbound"}
     return parse_twiml(twilio.post(path, params))
 
@@ -49,7 +49,7 @@ def task_results():
 # --- the webhook answers at once; a worker sends ---------------------------------------------
 
 
-def test_the_webhook_asks_twilio_nothing_and_a_worker_sends_it_once(demo, twilio, fake_twilio):
+def test_the_webhook_asks_twilio_nothing_and_a_worker_sends_it_once(live_demo, twilio, fake_twilio):
     root = sms_step(twilio)
     assert verbs(root) == ["Say", "Hangup"]  # the call goes straight on
     assert "sent our address" in root.find("Say").text
@@ -74,7 +74,7 @@ def test_the_webhook_asks_twilio_nothing_and_a_worker_sends_it_once(demo, twilio
     assert len(message_posts(fake_twilio)) == 1
 
 
-def test_a_retried_webhook_enqueues_nothing_new(demo, twilio, fake_twilio):
+def test_a_retried_webhook_enqueues_nothing_new(live_demo, twilio, fake_twilio):
     first, again = sms_step(twilio), sms_step(twilio)
     assert verbs(first) == verbs(again) == ["Say", "Hangup"]
     assert MessageLog.objects.count() == 1 and len(task_results()) == 1
@@ -84,9 +84,8 @@ def test_a_retried_webhook_enqueues_nothing_new(demo, twilio, fake_twilio):
     assert len(message_posts(fake_twilio)) == 1 and len(task_results()) == 1
 
 
-def test_a_simulated_call_queues_nothing(demo, twilio, fake_twilio):
-    step = Step.objects.get(flow__slug="text-address", verb="sms")
-    path = f"/twilio/voice/flows/text-address/steps/{step.pk}/sms/"
+def test_a_simulated_call_queues_nothing(live_demo, twilio, fake_twilio):
+    path = step_path("text-address", "sms", "sms")
     params = {"CallSid": "CA9", "From": CALLER, "To": DEMO, "Direction": "inbound"}
     root = parse_twiml(twilio.post(path, {**params, SIMULATION_PARAM: "1"}))
     assert verbs(root) == ["Say", "Hangup"]
@@ -97,7 +96,7 @@ def test_a_simulated_call_queues_nothing(demo, twilio, fake_twilio):
 
 
 def test_twilio_busy_leaves_it_pending_and_a_later_task_sends_it_once(
-    demo, twilio, fake_twilio, settings
+    live_demo, twilio, fake_twilio, settings
 ):
     # 429 to every one of the twilio backend's own quick attempts: TwilioUnavailable.
     fake_twilio.fail_next(429, 20429, "Too Many Requests", times=settings.TELEPHONY_RETRY_ATTEMPTS)
@@ -125,7 +124,7 @@ def test_twilio_busy_leaves_it_pending_and_a_later_task_sends_it_once(
     assert DBTaskResult.objects.get(pk=retry.pk).status == TaskResultStatus.SUCCESSFUL
 
 
-def test_retries_are_bounded_then_the_message_is_failed(demo, twilio, fake_twilio, settings):
+def test_retries_are_bounded_then_the_message_is_failed(live_demo, twilio, fake_twilio, settings):
     settings.TELEPHONY_TASK_RETRY_ATTEMPTS = 2
     settings.TELEPHONY_TASK_RETRY_DELAY = settings.TELEPHONY_TASK_RETRY_MAX_DELAY = 0
     fake_twilio.fail_next(503, 20503, "Service Unavailable", times=100)
@@ -139,7 +138,7 @@ def test_retries_are_bounded_then_the_message_is_failed(demo, twilio, fake_twili
     assert last.exception_class_path == "telephony.exceptions.TwilioUnavailable"
 
 
-def test_a_refusal_is_recorded_as_failed_and_not_retried(demo, twilio, fake_twilio):
+def test_a_refusal_is_recorded_as_failed_and_not_retried(live_demo, twilio, fake_twilio):
     fake_twilio.fail_next(400, 21614, "To number cannot receive SMS")
     sms_step(twilio)
     run_tasks()
@@ -152,7 +151,7 @@ def test_a_refusal_is_recorded_as_failed_and_not_retried(demo, twilio, fake_twil
     assert result.exception_class_path == "telephony.exceptions.CannotReceiveSms"
 
 
-def test_twilio_opting_the_caller_out_is_remembered(demo, twilio, fake_twilio):
+def test_twilio_opting_the_caller_out_is_remembered(live_demo, twilio, fake_twilio):
     fake_twilio.fail_next(400, 21610, "Attempt to send to unsubscribed recipient")
     sms_step(twilio)
     run_tasks()
@@ -160,7 +159,9 @@ def test_twilio_opting_the_caller_out_is_remembered(demo, twilio, fake_twilio):
     assert OptOut.objects.filter(number=CALLER, source=OptOut.Source.TWILIO).exists()
 
 
-def test_a_timeout_is_recorded_as_unknown_and_never_resent(demo, twilio, fake_twilio, settings):
+def test_a_timeout_is_recorded_as_unknown_and_never_resent(
+    live_demo, twilio, fake_twilio, settings
+):
     settings.TELEPHONY_TWILIO_TIMEOUT = 0.3
     fake_twilio.delay_next(1.0, path_contains="Messages")  # Twilio may well have sent it
     sms_step(twilio)
@@ -175,7 +176,7 @@ def test_a_timeout_is_recorded_as_unknown_and_never_resent(demo, twilio, fake_tw
     assert result.exception_class_path == "telephony.exceptions.TwilioTimeout"
 
 
-def test_a_caller_who_opts_out_while_it_waits_is_not_texted(demo, twilio, fake_twilio):
+def test_a_caller_who_opts_out_while_it_waits_is_not_texted(live_demo, twilio, fake_twilio):
     sms_step(twilio)
     OptOut.objects.create(number=CALLER)  # texted STOP before a worker got to it
     run_tasks()
@@ -184,7 +185,7 @@ def test_a_caller_who_opts_out_while_it_waits_is_not_texted(demo, twilio, fake_t
     assert log.status == statuses.FAILED and "opted out" in log.error_message
 
 
-def test_two_workers_racing_one_row_send_it_once(demo, twilio, fake_twilio):
+def test_two_workers_racing_one_row_send_it_once(live_demo, twilio, fake_twilio):
     from django.db import connections
 
     sms_step(twilio)
@@ -224,7 +225,7 @@ def test_two_workers_racing_one_row_send_it_once(demo, twilio, fake_twilio):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrency needs PostgreSQL")
-def test_eight_workers_claiming_one_row_at_once_send_it_once(demo, twilio, fake_twilio):
+def test_eight_workers_claiming_one_row_at_once_send_it_once(live_demo, twilio, fake_twilio):
     from django.db import connections
 
     sms_step(twilio)
@@ -248,7 +249,9 @@ def test_eight_workers_claiming_one_row_at_once_send_it_once(demo, twilio, fake_
     assert sum(row is not None for row in sent) == 1
 
 
-def test_a_killed_worker_leaves_the_row_claimed_and_it_is_never_resent(demo, twilio, fake_twilio):
+def test_a_killed_worker_leaves_the_row_claimed_and_it_is_never_resent(
+    live_demo, twilio, fake_twilio
+):
     sms_step(twilio)
     # What a worker killed mid-request leaves behind: the row claimed, no outcome.
     MessageLog.objects.update(status=statuses.SUBMITTING)
@@ -261,7 +264,7 @@ def test_a_killed_worker_leaves_the_row_claimed_and_it_is_never_resent(demo, twi
 # --- the task backend away -----------------------------------------------------------------
 
 
-def test_when_the_message_cannot_be_queued_the_caller_hears_so(demo, twilio, settings):
+def test_when_the_message_cannot_be_queued_the_caller_hears_so(live_demo, twilio, settings):
     # RQ on a port where nothing listens: the enqueue fails within the connect timeout.
     settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
     settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:9/5?socket_connect_timeout=0.5"}}
@@ -277,7 +280,7 @@ def test_when_the_message_cannot_be_queued_the_caller_hears_so(demo, twilio, set
 # --- the admin shows what waits and what failed ------------------------------------------------
 
 
-def test_staff_see_waiting_messages_and_failed_tasks(demo, twilio, fake_twilio, admin_client):
+def test_staff_see_waiting_messages_and_failed_tasks(live_demo, twilio, fake_twilio, admin_client):
     fake_twilio.fail_next(400, 21614, "To number cannot receive SMS")
     sms_step(twilio)
     page = admin_client.get("/admin/telephony/messagelog/", {"status": "pending"})
@@ -346,7 +349,7 @@ def run_rq_worker(**options) -> None:
             signal.signal(sig, handler)
 
 
-def test_rq_enqueues_and_an_rq_worker_sends_it_once(demo, twilio, fake_twilio, rq):
+def test_rq_enqueues_and_an_rq_worker_sends_it_once(live_demo, twilio, fake_twilio, rq):
     from rq import Queue
 
     sms_step(twilio)
@@ -360,7 +363,7 @@ def test_rq_enqueues_and_an_rq_worker_sends_it_once(demo, twilio, fake_twilio, r
     assert log.status == "queued" and log.sid.startswith("SM")
 
 
-def test_rq_schedules_a_retry_with_run_after(demo, twilio, fake_twilio, rq, settings):
+def test_rq_schedules_a_retry_with_run_after(live_demo, twilio, fake_twilio, rq, settings):
     from rq import Queue
     from rq.registry import ScheduledJobRegistry
 

@@ -78,8 +78,7 @@ def test_gather_attributes_prompt_and_action():
         options=[("1", target)],
     )
     gather = only(render(flow), "Gather")
-    step = flow.steps.get()
-    assert gather.get("action") == f"/twilio/voice/flows/menu/steps/{step.pk}/gather/"
+    assert gather.get("action") == "/twilio/releases/draft/flows/menu/steps/1/gather/"
     assert gather.get("method") == "POST"
     assert gather.get("input") == "dtmf"
     assert gather.get("numDigits") == "1"
@@ -145,8 +144,7 @@ def test_dial_attributes_and_outcome_action():
         ],
     )
     dial = only(render(flow), "Dial")
-    step = flow.steps.get()
-    assert dial.get("action") == f"/twilio/voice/flows/sales/steps/{step.pk}/dial/"
+    assert dial.get("action") == "/twilio/releases/draft/flows/sales/steps/1/dial/"
     assert dial.get("timeout") == "20"
     assert dial.get("callerId") == "+15005550006"
     assert dial.get("record") == "record-from-answer"
@@ -166,8 +164,7 @@ def test_record_always_has_an_action():
         ],
     )
     record = only(render(flow), "Record")
-    step = flow.steps.get()
-    assert record.get("action") == f"/twilio/voice/flows/vm/steps/{step.pk}/record/"
+    assert record.get("action") == "/twilio/releases/draft/flows/vm/steps/1/record/"
     assert record.get("maxLength") == "60"
     assert record.get("playBeep") == "false"
     assert record.get("transcribe") == "true"
@@ -183,7 +180,7 @@ def test_redirect_to_flow_and_to_url():
         ]
     )
     first, second = render(flow).findall("Redirect")
-    assert first.text == "/twilio/voice/flows/target/"
+    assert first.text == "/twilio/releases/draft/flows/target/"
     assert second.text == "https://other.example.com/twiml"
 
 
@@ -193,7 +190,7 @@ def test_urls_are_absolute_with_public_url():
     flow = make_flow(steps=[{"verb": "redirect", "next_flow": target}])
     assert (
         only(render(flow), "Redirect").text
-        == "https://sb.example.com/prefix/twilio/voice/flows/target/"
+        == "https://sb.example.com/prefix/twilio/releases/draft/flows/target/"
     )
 
 
@@ -211,10 +208,9 @@ def test_enqueue_with_wait_music_and_outcome():
         ],
     )
     enqueue = only(render(flow), "Enqueue")
-    step = flow.steps.get()
     assert enqueue.text == "support"
-    assert enqueue.get("waitUrl") == f"/twilio/voice/flows/q/steps/{step.pk}/wait/"
-    assert enqueue.get("action") == f"/twilio/voice/flows/q/steps/{step.pk}/enqueue/"
+    assert enqueue.get("waitUrl") == "/twilio/releases/draft/flows/q/steps/1/wait/"
+    assert enqueue.get("action") == "/twilio/releases/draft/flows/q/steps/1/enqueue/"
 
 
 def test_reject_reason_and_hangup():

@@ -11,6 +11,7 @@ from django.db import connection
 from telephony.models import CallFlow, Step, Voicemail, VoicemailBox
 from telephony.tools import flow_checks
 from tests.conftest import parse_twiml, run_tasks
+from tests.factories import publish, step_path
 
 pytestmark = pytest.mark.django_db
 
@@ -40,16 +41,20 @@ def common(sid=RECORDING, call=CALL):
     }
 
 
+def callback_path(name):
+    """The Record step's `name` webhook (record, recording, transcription), live release."""
+    return step_path("voicemail", "record", name)
+
+
 def action(twilio, *, duration="7", sid=RECORDING, **extra):
-    step = record_step()
     params = {**common(sid), "RecordingDuration": duration, "Digits": "#", **extra}
-    return twilio.post(f"/twilio/voice/flows/voicemail/steps/{step.pk}/record/", params)
+    return twilio.post(callback_path("record"), params)
 
 
 def recording_callback(twilio, *, status="completed", duration="7", sid=RECORDING, **extra):
     step = record_step()
     params = {**common(sid), "RecordingStatus": status, "RecordingDuration": duration, **extra}
-    return twilio.post(f"/twilio/voicemail/steps/{step.pk}/recording/?box={step.box_id}", params)
+    return twilio.post(f"{callback_path('recording')}?box={step.box_id}", params)
 
 
 def transcription(
@@ -63,9 +68,7 @@ def transcription(
         "TranscriptionStatus": status,
         "TranscriptionUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Transcriptions/TR{'c' * 32}",
     }
-    return twilio.post(
-        f"/twilio/voicemail/steps/{step.pk}/transcription/?box={step.box_id}", params
-    )
+    return twilio.post(f"{callback_path('transcription')}?box={step.box_id}", params)
 
 
 # --- the models ------------------------------------------------------------------------------
@@ -98,7 +101,7 @@ def test_a_record_step_needs_a_box_once_any_box_exists():
     assert "voicemail box" in caught.value.message_dict["box"][0]
 
 
-def test_the_demo_records_into_front_desk(demo):
+def test_the_demo_records_into_front_desk(live_demo):
     step = record_step()
     assert step.box.name == "Front desk"
     assert step.box.email_recipients() == ["frontdesk@example.com"]
@@ -107,30 +110,31 @@ def test_the_demo_records_into_front_desk(demo):
 # --- TwiML --------------------------------------------------------------------------------------
 
 
-def test_the_record_twiml_asks_for_the_recording_and_transcription_callbacks(demo, twilio):
+def test_the_record_twiml_asks_for_the_recording_and_transcription_callbacks(live_demo, twilio):
     step = record_step()
     root = parse_twiml(twilio.post("/twilio/voice/flows/voicemail/", {"CallSid": CALL}))
     record = root.find("Record")
     assert record.get("recordingStatusCallback") == (
-        f"/twilio/voicemail/steps/{step.pk}/recording/?box={step.box_id}"
+        f"/twilio/releases/1/flows/voicemail/steps/2/recording/?box={step.box_id}"
     )
     assert record.get("recordingStatusCallbackMethod") == "POST"
     assert record.get("recordingStatusCallbackEvent").split() == ["completed", "absent"]
     assert record.get("transcribe") == "true"
     assert record.get("transcribeCallback") == (
-        f"/twilio/voicemail/steps/{step.pk}/transcription/?box={step.box_id}"
+        f"/twilio/releases/1/flows/voicemail/steps/2/transcription/?box={step.box_id}"
     )
 
 
-def test_without_transcription_there_is_no_transcribe_callback(demo, twilio, settings):
+def test_without_transcription_there_is_no_transcribe_callback(live_demo, twilio, settings):
     settings.TELEPHONY_PUBLIC_URL = "https://switchboard.example.com"
     Step.objects.filter(verb="record").update(transcribe=False)
+    publish()
     twilio.base = "https://switchboard.example.com"
     root = parse_twiml(twilio.post("/twilio/voice/flows/voicemail/", {"CallSid": CALL}))
     record = root.find("Record")
     assert record.get("transcribeCallback") is None
     assert record.get("recordingStatusCallback").startswith(
-        "https://switchboard.example.com/twilio/voicemail/steps/"
+        "https://switchboard.example.com/twilio/releases/2/flows/voicemail/steps/2/recording/"
     )
 
 
@@ -140,7 +144,7 @@ CALLBACKS = {"action": action, "recording": recording_callback, "transcription":
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(CALLBACKS)))
-def test_callbacks_in_any_order_and_repeated_make_one_complete_row(demo, twilio, order):
+def test_callbacks_in_any_order_and_repeated_make_one_complete_row(live_demo, twilio, order):
     for name in (*order, *order):  # every callback twice
         response = CALLBACKS[name](twilio)
         assert response.status_code == 200, response.content
@@ -157,7 +161,7 @@ def test_callbacks_in_any_order_and_repeated_make_one_complete_row(demo, twilio,
     assert voicemail.state == Voicemail.State.NEW
 
 
-def test_the_record_action_still_routes_the_caller(demo, twilio):
+def test_the_record_action_still_routes_the_caller(live_demo, twilio):
     root = parse_twiml(action(twilio))
     assert root.find("Say").text == "Thank you for your message. Goodbye."
 
@@ -170,12 +174,12 @@ def test_the_record_action_still_routes_the_caller(demo, twilio):
         lambda t: recording_callback(t, status="absent", duration="3"),
     ],
 )
-def test_an_empty_recording_is_no_voicemail(demo, twilio, send):
+def test_an_empty_recording_is_no_voicemail(live_demo, twilio, send):
     assert send(twilio).status_code == 200
     assert not Voicemail.objects.exists()
 
 
-def test_a_simulated_call_stores_no_voicemail(demo, twilio):
+def test_a_simulated_call_stores_no_voicemail(live_demo, twilio):
     from telephony.webhooks.signatures import SIMULATION_PARAM
 
     action(twilio, **{SIMULATION_PARAM: "1"})
@@ -201,13 +205,16 @@ def test_a_simulated_call_stores_no_voicemail(demo, twilio):
         {"RecordingSid": RECORDING, "From": "x" * 5000, "To": "🙂" * 300},
     ],
 )
-def test_bad_input_never_makes_a_500(demo, twilio, params):
+def test_bad_input_never_makes_a_500(live_demo, twilio, params):
     step = record_step()
     for path in (
-        f"/twilio/voicemail/steps/{step.pk}/recording/?box=abc",
-        f"/twilio/voicemail/steps/{step.pk}/transcription/?box=99999999999999999999",
+        f"{callback_path('recording')}?box=abc",
+        f"{callback_path('transcription')}?box=99999999999999999999",
+        "/twilio/releases/1/flows/voicemail/steps/999/recording/",
+        "/twilio/releases/999/flows/nope/steps/1/transcription/",
+        f"/twilio/voicemail/steps/{step.pk}/recording/?box=abc",  # from before releases
         "/twilio/voicemail/steps/999999/recording/",
-        f"/twilio/voice/flows/voicemail/steps/{step.pk}/record/",
+        callback_path("record"),
     ):
         response = twilio.post(path, params)
         assert response.status_code == 200, (path, response.content)
@@ -215,20 +222,19 @@ def test_bad_input_never_makes_a_500(demo, twilio, params):
         assert "\x00" not in voicemail.caller and voicemail.recording_url == ""
 
 
-def test_an_unsigned_callback_is_refused(demo, client):
-    step = record_step()
+def test_an_unsigned_callback_is_refused(live_demo, client):
     from urllib.parse import urlencode
 
     from tests.conftest import FORM
 
-    path = f"/twilio/voicemail/steps/{step.pk}/recording/"
+    path = callback_path("recording")
     response = client.post(path, urlencode(common()), content_type=FORM)
     assert response.status_code == 403
     assert not Voicemail.objects.exists()
 
 
 def test_a_callback_that_cannot_be_stored_is_503_and_logged_for_replay(
-    demo, twilio, monkeypatch, caplog
+    live_demo, twilio, monkeypatch, caplog
 ):
     from django.db import OperationalError
 
@@ -243,10 +249,9 @@ def test_a_callback_that_cannot_be_stored_is_503_and_logged_for_replay(
     assert any("replay with manage.py replay_webhook:" in r.getMessage() for r in caplog.records)
 
 
-def test_a_box_deleted_mid_call_leaves_the_message_for_superusers(demo, twilio):
-    step = record_step()
-    path = f"/twilio/voicemail/steps/{step.pk}/recording/?box=424242"
-    Step.objects.filter(pk=step.pk).update(box=None)
+def test_a_box_deleted_mid_call_leaves_the_message_for_superusers(live_demo, twilio):
+    path = f"{callback_path('recording')}?box={record_step().box_id}"
+    VoicemailBox.objects.all().delete()  # the release still names it; it is gone
     twilio.post(path, {**common(), "RecordingStatus": "completed", "RecordingDuration": "5"})
     assert Voicemail.objects.get().box is None
 
@@ -290,7 +295,7 @@ def test_concurrent_callbacks_for_one_recording_make_one_row(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_transcript_completes_the_message_and_one_email_goes_out(demo, twilio):
+def test_the_transcript_completes_the_message_and_one_email_goes_out(live_demo, twilio):
     action(twilio)
     recording_callback(twilio)
     run_tasks()
@@ -320,7 +325,7 @@ def test_the_transcript_completes_the_message_and_one_email_goes_out(demo, twili
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_a_transcript_the_notice_goes_after_the_wait(demo, twilio, settings):
+def test_without_a_transcript_the_notice_goes_after_the_wait(live_demo, twilio, settings):
     settings.TELEPHONY_TRANSCRIPT_WAIT = 0
     action(twilio)
     run_tasks()
@@ -333,8 +338,11 @@ def test_without_a_transcript_the_notice_goes_after_the_wait(demo, twilio, setti
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_step_that_does_not_transcribe_notifies_at_once_and_texts_staff(demo, twilio, outbox):
+def test_a_step_that_does_not_transcribe_notifies_at_once_and_texts_staff(
+    live_demo, twilio, outbox
+):
     Step.objects.filter(verb="record").update(transcribe=False)
+    publish()
     VoicemailBox.objects.update(notify_phones="+14155550199")
     recording_callback(twilio)
     action(twilio)
@@ -353,7 +361,9 @@ class BrokenEmailBackend:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failed_notice_keeps_the_voicemail_shows_the_error_and_retries(demo, twilio, settings):
+def test_a_failed_notice_keeps_the_voicemail_shows_the_error_and_retries(
+    live_demo, twilio, settings
+):
     settings.EMAIL_BACKEND = "tests.test_voicemail.BrokenEmailBackend"
     settings.TELEPHONY_TASK_RETRY_ATTEMPTS = 2
     settings.TELEPHONY_TASK_RETRY_DELAY = 0
@@ -369,7 +379,7 @@ def test_a_failed_notice_keeps_the_voicemail_shows_the_error_and_retries(demo, t
     assert voicemail.transcript and voicemail.duration == 7  # the message itself is intact
 
 
-def test_a_box_with_nobody_to_tell_says_so(demo, twilio):
+def test_a_box_with_nobody_to_tell_says_so(live_demo, twilio):
     from telephony.voicemail import notices
 
     VoicemailBox.objects.update(notify_emails="")

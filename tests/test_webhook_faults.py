@@ -78,7 +78,7 @@ def clock(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_warm_worker_answers_calls_from_memory_and_says_so_once(app, demo, clock, caplog):
+def test_a_warm_worker_answers_calls_from_memory_and_says_so_once(app, live_demo, clock, caplog):
     first = tags(call(app, "CA1"))
     assert "Gather" in first
     clock[0] += 2  # past the recheck: the worker asks the database again
@@ -94,19 +94,25 @@ def test_a_warm_worker_answers_calls_from_memory_and_says_so_once(app, demo, clo
     assert sum(MARKER in r.getMessage() for r in caplog.records) == 5
 
 
-def test_a_gather_held_in_memory_still_routes_while_the_database_is_away(app, demo, clock):
+def test_a_gather_of_a_release_held_in_memory_routes_every_option_while_the_database_is_away(
+    app, live_demo, clock
+):
     root = ET.fromstring(call(app)["body"])
     action = root.find("Gather").get("action")
-    assert tags(post(app, action, {"Digits": "2", "CallSid": "CA1"}))  # routes once: cached
     clock[0] += 10
-    with connection.execute_wrapper(DatabaseDown()):
+    down = DatabaseDown()
+    with connection.execute_wrapper(down):
+        # The worker holds the whole release the call is on: every option routes.
         assert "Record" in tags(post(app, action, {"Digits": "2", "CallSid": "CA1"}))
-        # What it never loaded it cannot: a polite goodbye, without waiting for the database.
-        goodbye = ET.fromstring(post(app, action, {"Digits": "1", "CallSid": "CA1"})["body"])
+        assert "Dial" in tags(post(app, action, {"Digits": "1", "CallSid": "CA1"}))
+        # A release it never read it cannot: a polite goodbye, without waiting for it.
+        other = action.replace("/releases/1/", "/releases/2/")
+        goodbye = ET.fromstring(post(app, other, {"Digits": "1", "CallSid": "CA1"})["body"])
     assert [e.tag for e in goodbye] == ["Say", "Hangup"]
+    assert down.attempts == 1  # the version, once
 
 
-def test_a_cold_worker_says_a_polite_goodbye(app, demo):
+def test_a_cold_worker_says_a_polite_goodbye(app, live_demo):
     down = DatabaseDown()
     with connection.execute_wrapper(down):
         answer = call(app)
@@ -120,7 +126,7 @@ def test_a_cold_worker_says_a_polite_goodbye(app, demo):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_worker_notices_when_the_database_is_back(app, demo, clock, caplog, settings):
+def test_the_worker_notices_when_the_database_is_back(app, live_demo, clock, caplog, settings):
     tags(call(app))
     clock[0] += 2
     with connection.execute_wrapper(DatabaseDown()):
@@ -133,7 +139,9 @@ def test_the_worker_notices_when_the_database_is_back(app, demo, clock, caplog, 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("body", ["STOP", "Hello"])
-def test_an_sms_that_cannot_be_stored_is_a_503_logged_for_replay(app, demo, caplog, tmp_path, body):
+def test_an_sms_that_cannot_be_stored_is_a_503_logged_for_replay(
+    app, live_demo, caplog, tmp_path, body
+):
     params = {"MessageSid": "SM1", "From": CALLER, "To": DEMO, "Body": body}
     with caplog.at_level(logging.ERROR), connection.execute_wrapper(DatabaseDown()):
         answer = post(app, "/twilio/sms/", params)
@@ -150,7 +158,7 @@ def test_an_sms_that_cannot_be_stored_is_a_503_logged_for_replay(app, demo, capl
 
 
 @pytest.mark.django_db(transaction=True)
-def test_replay_reads_json_log_lines_too(app, demo, tmp_path):
+def test_replay_reads_json_log_lines_too(app, live_demo, tmp_path):
     from telephony.json_logging import JsonFormatter
 
     params = {"CallSid": "CA9", "CallStatus": "completed", "CallDuration": "42"}
@@ -181,7 +189,7 @@ def test_replay_of_a_file_without_lines_does_nothing_and_a_missing_file_is_one_l
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_stop_is_all_or_nothing(app, demo, monkeypatch):
+def test_a_stop_is_all_or_nothing(app, live_demo, monkeypatch):
     """The row and the opt-out are one transaction: a failure between them loses neither."""
     from telephony.messaging import inbound
 
@@ -200,7 +208,7 @@ def test_a_stop_is_all_or_nothing(app, demo, monkeypatch):
 # --- a cache server that is down -----------------------------------------------------------
 
 
-def test_a_cache_server_that_is_down_is_never_on_the_way(app, demo, settings, admin_client):
+def test_a_cache_server_that_is_down_is_never_on_the_way(app, live_demo, settings, admin_client):
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -232,7 +240,7 @@ def bad_body(field: str, bad: str) -> bytes:
 
 
 @pytest.mark.parametrize("bad", BAD.values(), ids=BAD.keys())
-def test_bad_bytes_in_any_field_of_any_webhook_never_make_a_500(app, demo, bad):
+def test_bad_bytes_in_any_field_of_any_webhook_never_make_a_500(app, live_demo, bad):
     answer = call(app, "CA0")
     gather = ET.fromstring(answer["body"]).find("Gather").get("action")
     paths = ["/twilio/voice/", "/twilio/voice/flows/main-menu/", gather]
@@ -248,7 +256,7 @@ def test_bad_bytes_in_any_field_of_any_webhook_never_make_a_500(app, demo, bad):
     assert CallLog.objects.filter(sid="CA-after").exists()
 
 
-def test_a_nul_byte_is_removed_from_the_stored_row(app, demo):
+def test_a_nul_byte_is_removed_from_the_stored_row(app, live_demo):
     body = f"To={quote(DEMO)}&From=%2B1415%00555&CallSid=CA%008".encode()
     assert (
         call_wsgi(app, "POST", "/twilio/voice/", body, signed("/twilio/voice/", body))["status"]
@@ -266,7 +274,7 @@ def test_a_nul_byte_is_removed_from_the_stored_row(app, demo):
 # --- tokens and the log line of refused requests -------------------------------------------
 
 
-def test_blank_previous_tokens_are_ignored_and_warned_about(app, demo, settings):
+def test_blank_previous_tokens_are_ignored_and_warned_about(app, live_demo, settings):
     settings.TWILIO_PREVIOUS_AUTH_TOKENS = ["old", " ", ""]
     params = {"To": DEMO, "CallSid": "CA1"}
     assert post(app, "/twilio/voice/", params, token=" ")["status"] == 403
@@ -274,7 +282,7 @@ def test_blank_previous_tokens_are_ignored_and_warned_about(app, demo, settings)
     assert [m.id for m in check_webhook_security(None)] == ["telephony.W008"]
 
 
-def test_a_refused_request_logs_no_field_of_its_body(app, demo, caplog):
+def test_a_refused_request_logs_no_field_of_its_body(app, live_demo, caplog):
     body = urlencode({"To": DEMO, "CallSid": "CA-secret"}).encode()
     with caplog.at_level(logging.INFO, logger="telephony.access"):
         answer = call_wsgi(app, "POST", "/twilio/voice/", body, {"HTTP_X_TWILIO_SIGNATURE": "x"})
@@ -284,7 +292,7 @@ def test_a_refused_request_logs_no_field_of_its_body(app, demo, caplog):
     assert (record.sid, record.number, record.status) == ("", "", 403)
 
 
-def test_logged_fields_are_cut_and_cannot_forge_a_line(app, demo, caplog):
+def test_logged_fields_are_cut_and_cannot_forge_a_line(app, live_demo, caplog):
     sid = "CA1\nERROR forged line " + "x" * 2_000_000
     with caplog.at_level(logging.INFO, logger="telephony.access"):
         answer = post(app, "/twilio/voice/", {"To": DEMO, "CallSid": sid})

@@ -11,6 +11,7 @@ from django.db import connection
 from telephony.models import CallLog, MessageLog, OptOut, PhoneNumber, SmsRule, Step
 from telephony.webhooks.voice import SmsStepWebhook
 from tests.conftest import FORM, parse_twiml, run_tasks, verbs
+from tests.factories import publish, step_path
 
 pytestmark = pytest.mark.django_db
 
@@ -33,16 +34,16 @@ def reply_of(root):
 
 
 @pytest.mark.parametrize("body", ["HOURS", "hours", "  Hours \n", "hOuRs"])
-def test_demo_keyword_is_trimmed_and_case_insensitive(demo, twilio, body):
+def test_demo_keyword_is_trimmed_and_case_insensitive(live_demo, twilio, body):
     assert reply_of(sms(twilio, body)) == HOURS
 
 
-def test_anything_else_gets_the_default_reply(demo, twilio):
+def test_anything_else_gets_the_default_reply(live_demo, twilio):
     assert reply_of(sms(twilio, "what's up?")).startswith("Thanks for your message!")
     assert reply_of(sms(twilio, "hours please", sid="SM" + "b" * 32)).startswith("Thanks")
 
 
-def test_inbound_message_is_logged_with_its_reply(demo, twilio):
+def test_inbound_message_is_logged_with_its_reply(live_demo, twilio):
     sms(twilio, "hours", NumMedia="1", MediaUrl0="https://api.twilio.com/media/ME1")
     log = MessageLog.objects.get()
     assert (log.sid, log.direction, log.status) == ("SM" + "a" * 32, "inbound", "received")
@@ -56,6 +57,7 @@ def test_a_rule_with_media_replies_with_it(db, twilio):
     SmsRule.objects.create(
         phone_number=number, keyword="MAP", reply="Here", media_url="https://x.example/map.png"
     )
+    publish()
     root = sms(twilio, "map")
     assert reply_of(root) == "Here"
     assert root.find("Message/Media").text == "https://x.example/map.png"
@@ -68,25 +70,27 @@ def test_a_number_without_rules_or_a_stranger_number_sends_no_reply(db, twilio):
     assert MessageLog.objects.count() == 2  # still logged
 
 
-def test_help_gets_the_help_reply_unless_the_number_has_its_own(demo, twilio):
+def test_help_gets_the_help_reply_unless_the_number_has_its_own(live_demo, twilio):
     assert "Reply STOP" in reply_of(sms(twilio, "help"))
     assert "Reply STOP" in reply_of(sms(twilio, "INFO", sid="SM" + "b" * 32))
     number = PhoneNumber.objects.get(number=DEMO)
     SmsRule.objects.create(phone_number=number, keyword="HELP", reply="Call us!")
-    assert reply_of(sms(twilio, "Help", sid="SM" + "c" * 32)) == "Call us!"
+    assert "Reply STOP" in reply_of(sms(twilio, "Help", sid="SM" + "c" * 32))  # the draft's
+    publish()
+    assert reply_of(sms(twilio, "Help", sid="SM" + "d" * 32)) == "Call us!"
 
 
 # --- idempotency -----------------------------------------------------------------------------
 
 
-def test_a_retried_webhook_is_processed_once(demo, twilio):
+def test_a_retried_webhook_is_processed_once(live_demo, twilio):
     assert reply_of(sms(twilio, "hours")) == HOURS
     retry = sms(twilio, "hours")
     assert verbs(retry) == []  # no second reply
     assert MessageLog.objects.count() == 1
 
 
-def test_a_retried_stop_changes_nothing_more(demo, twilio):
+def test_a_retried_stop_changes_nothing_more(live_demo, twilio):
     sms(twilio, "STOP")
     sms(twilio, "STOP")
     assert OptOut.objects.count() == 1 and MessageLog.objects.count() == 1
@@ -130,7 +134,7 @@ def test_concurrent_retries_insert_one_row_and_reply_once(client):
     "keyword",
     ["STOP", "stop", "StopAll", "UNSUBSCRIBE", "cancel", "END", "quit", "REVOKE", "optout"],
 )
-def test_opt_out_keywords_record_an_opt_out_and_answer_empty(demo, twilio, keyword):
+def test_opt_out_keywords_record_an_opt_out_and_answer_empty(live_demo, twilio, keyword):
     root = sms(twilio, f" {keyword} ")
     assert verbs(root) == []
     opt_out = OptOut.objects.get()
@@ -139,7 +143,7 @@ def test_opt_out_keywords_record_an_opt_out_and_answer_empty(demo, twilio, keywo
 
 
 @pytest.mark.parametrize("keyword", ["START", "yes", "Unstop"])
-def test_opt_in_keywords_remove_the_opt_out(demo, twilio, keyword):
+def test_opt_in_keywords_remove_the_opt_out(live_demo, twilio, keyword):
     sms(twilio, "STOP")
     assert verbs(sms(twilio, "hours", sid="SM" + "b" * 32)) == []  # opted out: no auto-reply
     assert verbs(sms(twilio, keyword, sid="SM" + "c" * 32)) == []
@@ -147,7 +151,7 @@ def test_opt_in_keywords_remove_the_opt_out(demo, twilio, keyword):
     assert reply_of(sms(twilio, "hours", sid="SM" + "e" * 32)) == HOURS
 
 
-def test_stop_from_a_non_phone_sender_is_logged_without_error(demo, twilio, caplog):
+def test_stop_from_a_non_phone_sender_is_logged_without_error(live_demo, twilio, caplog):
     root = sms(twilio, "STOP", sender="whatsapp:alice")
     assert "Webhook /twilio/sms/ failed" not in caplog.text
     assert "Opt-out from 'whatsapp:alice' not recorded" in caplog.text
@@ -158,7 +162,7 @@ def test_stop_from_a_non_phone_sender_is_logged_without_error(demo, twilio, capl
 # --- the webhook's contract ---------------------------------------------------------------------
 
 
-def test_unsigned_requests_are_refused(demo, client):
+def test_unsigned_requests_are_refused(live_demo, client):
     response = client.post(
         "/twilio/sms/", urlencode({"MessageSid": "SM1", "Body": "hours"}), content_type=FORM
     )
@@ -166,7 +170,7 @@ def test_unsigned_requests_are_refused(demo, client):
     assert not MessageLog.objects.exists()
 
 
-def test_a_request_without_message_sid_gets_an_empty_response(demo, twilio):
+def test_a_request_without_message_sid_gets_an_empty_response(live_demo, twilio):
     root = parse_twiml(twilio.post("/twilio/sms/", {"From": CALLER, "To": DEMO, "Body": "hi"}))
     assert verbs(root) == [] and not MessageLog.objects.exists()
 
@@ -195,7 +199,7 @@ def test_sms_rule_validation(db):
         SmsRule(phone_number=number, keyword="opening hours", reply="x").full_clean()
 
 
-def test_sms_rules_have_natural_keys(demo):
+def test_sms_rules_have_natural_keys(live_demo):
     rule = SmsRule.objects.get(keyword="HOURS")
     assert rule.natural_key() == (DEMO, "HOURS")
     assert SmsRule.objects.get_by_natural_key(DEMO, "").reply.startswith("Thanks")
@@ -204,7 +208,7 @@ def test_sms_rules_have_natural_keys(demo):
 # --- every inbound call is logged once ------------------------------------------------------------
 
 
-def test_inbound_calls_are_logged_once_per_call_sid(demo, twilio):
+def test_inbound_calls_are_logged_once_per_call_sid(live_demo, twilio):
     params = {"To": DEMO, "From": CALLER, "CallSid": "CA" + "1" * 32, "CallStatus": "ringing"}
     for _ in range(3):  # Twilio retries
         parse_twiml(twilio.post("/twilio/voice/", params))
@@ -226,15 +230,13 @@ def test_calls_to_unknown_or_invalid_numbers_are_logged_too(db, twilio):
 
 
 def sms_step_path():
-    step = Step.objects.get(flow__slug="text-address", verb="sms")
-    return f"/twilio/voice/flows/text-address/steps/{step.pk}/sms/"
+    return step_path("text-address", "sms", "sms")
 
 
-def test_the_demo_menu_offers_option_3(demo, twilio):
+def test_the_demo_menu_offers_option_3(live_demo, twilio):
     root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO, "From": CALLER}))
     assert "press 3" in root.find("Gather/Say").text
-    gather = Step.objects.get(flow__slug="main-menu", verb="gather")
-    path = f"/twilio/voice/flows/main-menu/steps/{gather.pk}/gather/"
+    path = step_path("main-menu", "gather", "gather")
     root = parse_twiml(twilio.post(path, {"Digits": "3", "From": CALLER, "To": DEMO}))
     # The Sms step hands Twilio to its webhook; the steps after it run from there.
     assert verbs(root) == ["Redirect"]
@@ -242,7 +244,7 @@ def test_the_demo_menu_offers_option_3(demo, twilio):
 
 
 @pytest.mark.django_db(transaction=True)  # a task worker sends it (tests/test_tasks.py)
-def test_the_sms_step_texts_the_inbound_caller_then_carries_on(demo, twilio, outbox):
+def test_the_sms_step_texts_the_inbound_caller_then_carries_on(live_demo, twilio, outbox):
     params = {"CallSid": "CA9", "From": CALLER, "To": DEMO, "Direction": "inbound"}
     root = parse_twiml(twilio.post(sms_step_path(), params))
     assert verbs(root) == ["Say", "Hangup"]
@@ -257,7 +259,7 @@ def test_the_sms_step_texts_the_inbound_caller_then_carries_on(demo, twilio, out
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_retried_sms_step_does_not_text_twice(demo, twilio, outbox):
+def test_a_retried_sms_step_does_not_text_twice(live_demo, twilio, outbox):
     params = {"CallSid": "CA9", "From": CALLER, "To": DEMO, "Direction": "inbound"}
     first = parse_twiml(twilio.post(sms_step_path(), params))
     again = parse_twiml(twilio.post(sms_step_path(), params))
@@ -266,7 +268,7 @@ def test_a_retried_sms_step_does_not_text_twice(demo, twilio, outbox):
     assert len(outbox) == 1 and MessageLog.objects.count() == 1
 
 
-def test_on_an_outbound_call_the_caller_is_to(demo, twilio):
+def test_on_an_outbound_call_the_caller_is_to(live_demo, twilio):
     params = {"CallSid": "CA9", "From": DEMO, "To": CALLER, "Direction": "outbound-api"}
     parse_twiml(twilio.post(sms_step_path(), params))
     log = MessageLog.objects.get()
@@ -274,14 +276,14 @@ def test_on_an_outbound_call_the_caller_is_to(demo, twilio):
 
 
 @pytest.mark.parametrize("caller", ["anonymous", "client:alice"])
-def test_a_caller_we_cannot_text_hears_so(demo, twilio, outbox, caller):
+def test_a_caller_we_cannot_text_hears_so(live_demo, twilio, outbox, caller):
     params = {"CallSid": "CA9", "From": caller, "To": DEMO, "Direction": "inbound"}
     root = parse_twiml(twilio.post(sms_step_path(), params))
     assert [el.text for el in root.iter("Say")][0] == SmsStepWebhook.NOT_SENT
     assert verbs(root) == ["Say", "Say", "Hangup"] and outbox == []
 
 
-def test_an_opted_out_caller_is_not_texted(demo, twilio, outbox):
+def test_an_opted_out_caller_is_not_texted(live_demo, twilio, outbox):
     OptOut.objects.create(number=CALLER)
     params = {"CallSid": "CA9", "From": CALLER, "To": DEMO, "Direction": "inbound"}
     root = parse_twiml(twilio.post(sms_step_path(), params))
@@ -289,7 +291,7 @@ def test_an_opted_out_caller_is_not_texted(demo, twilio, outbox):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_twilio_refusing_the_sms_does_not_break_the_call(demo, twilio, fake_twilio):
+def test_twilio_refusing_the_sms_does_not_break_the_call(live_demo, twilio, fake_twilio):
     fake_twilio.fail_next(400, 21614, "To number cannot receive SMS")
     params = {"CallSid": "CA9", "From": CALLER, "To": DEMO, "Direction": "inbound"}
     root = parse_twiml(twilio.post(sms_step_path(), params))
@@ -309,7 +311,7 @@ def test_sms_step_validation(db):
     Step(flow=flow, verb="sms", text="x" * 1600).full_clean()
 
 
-def test_sms_rules_travel_in_fixtures_by_natural_keys(demo, tmp_path):
+def test_sms_rules_travel_in_fixtures_by_natural_keys(live_demo, tmp_path):
     from django.core.management import call_command
 
     dump = tmp_path / "rules.json"
@@ -335,7 +337,7 @@ def test_sms_rules_travel_in_fixtures_by_natural_keys(demo, tmp_path):
     ]
 
 
-def test_a_call_is_answered_even_if_logging_it_fails(demo, twilio, monkeypatch, caplog):
+def test_a_call_is_answered_even_if_logging_it_fails(live_demo, twilio, monkeypatch, caplog):
     from telephony.logs import calls as calllog
 
     def broken(calls, **options):

@@ -68,7 +68,7 @@ def signed(path, params):
     return urlencode(params).encode(), {"HTTP_X_TWILIO_SIGNATURE": signature}
 
 
-def test_webhooks_run_through_the_short_stack(app, demo, caplog):
+def test_webhooks_run_through_the_short_stack(app, live_demo, caplog):
     assert isinstance(app, WebhookDispatcher)
     body, headers = signed("/twilio/voice/", {"To": DEMO, "From": "+14155551234", "CallSid": "CA9"})
     with caplog.at_level(logging.INFO, logger="telephony.access"):

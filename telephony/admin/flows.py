@@ -252,11 +252,9 @@ class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
     def webhook_url(self, obj):
         if not obj.pk:
             return "Save the flow to get its URL."
-        from telephony.flows.links import webhook_url
+        from telephony.flows.links import live_flow_url
 
-        # The flow of the live release (the draft to test callers): what outbound calls'
-        # `url` and the Twilio console are given.
-        return webhook_url("flow", slug=obj.slug)
+        return live_flow_url(obj.slug)
 
     @admin.display(description="Numbers, options and steps that lead here")
     def entry_points(self, obj):

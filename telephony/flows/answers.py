@@ -18,7 +18,10 @@ from telephony.phone_numbers import e164
 def flow_twiml(loaded: LoadedFlow) -> str:
     """`twiml.render_flow(loaded)` as XML, rendered once per flow and release."""
     return cache.for_release(
-        loaded.release, ("twiml", loaded.slug), lambda: twiml.render_flow(loaded).to_xml()
+        loaded.release,
+        ("twiml", loaded.slug),
+        lambda: twiml.render_flow(loaded).to_xml(),
+        try_anyway=True,  # rendering reads no database: a worker holding the release can
     )
 
 

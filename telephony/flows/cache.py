@@ -191,8 +191,8 @@ def _held(entries: OrderedDict, key: Hashable):
         return value, _store.version
 
 
-def _build(key: Hashable, build: Callable[[], T], reachable: bool) -> T:
-    if not reachable:
+def _build(key: Hashable, build: Callable[[], T], reachable: bool, try_anyway: bool) -> T:
+    if not reachable and not try_anyway:
         raise DatabaseUnavailable("The database is unreachable and this is not cached.")
     try:
         return build()
@@ -201,41 +201,43 @@ def _build(key: Hashable, build: Callable[[], T], reachable: bool) -> T:
         raise
 
 
-def memo(key: Hashable, build: Callable[[], T]) -> T:
+def memo(key: Hashable, build: Callable[[], T], *, try_anyway: bool = False) -> T:
     """`build()`'s result for `key`, reused until the draft next changes.
 
     Raises DatabaseUnavailable, without trying, when it is not held and the database
-    is away."""
+    is away, unless told to `try_anyway`: a build that reads no database (rendering what
+    is held), or whose caller needs the database anyway (storing a message)."""
     if not enabled():
         return build()
     reachable = _refresh()
     value, version = _held(_store.entries, key)
     if value is not _MISSING:
         return value
-    value = _build(key, build, reachable)
+    value = _build(key, build, reachable, try_anyway)
     remember(key, value, version=version)
     return value
 
 
-def keep(key: Hashable, build: Callable[[], T]) -> T:
+def keep(key: Hashable, build: Callable[[], T], *, try_anyway: bool = False) -> T:
     """`build()`'s result for `key`, kept for good: for what depends on one release only.
 
-    Raises DatabaseUnavailable, without trying, when it is not held and the database
-    is away."""
+    Raises DatabaseUnavailable as `memo()` does."""
     if not enabled():
         return build()
     value, _ = _held(_store.releases, key)
     if value is not _MISSING:
         return value
-    value = _build(key, build, _refresh())
+    value = _build(key, build, _refresh(), try_anyway)
     _put(_store.releases, key, value)
     return value
 
 
-def for_release(release: str, key: Hashable, build: Callable[[], T]) -> T:
+def for_release(
+    release: str, key: Hashable, build: Callable[[], T], *, try_anyway: bool = False
+) -> T:
     """`keep()` for a published release, `memo()` for the draft ("draft")."""
     store = memo if release == DRAFT else keep
-    return store((release, *key), build)
+    return store((release, *key), build, try_anyway=try_anyway)
 
 
 DRAFT = "draft"

@@ -21,6 +21,11 @@ def webhook_url(name: str, **kwargs) -> str:
     return public_url(reverse(f"telephony:{name}", kwargs=kwargs or None))
 
 
+def live_flow_url(slug: str) -> str:
+    """A flow of the live release: what outbound calls are given as their `url`."""
+    return webhook_url("flow", slug=slug)
+
+
 def flow_url(release: str, slug: str) -> str:
     """A flow of a release: Redirects between flows."""
     return webhook_url("release_flow", release=release, slug=slug)
@@ -31,9 +36,7 @@ def step_url(name: str, release: str, slug: str, position: int) -> str:
     return webhook_url(name, release=release, slug=slug, position=position)
 
 
-def voicemail_url(
-    name: str, *, release: str, slug: str, position: int, box_id: int | None
-) -> str:
+def voicemail_url(name: str, *, release: str, slug: str, position: int, box_id: int | None) -> str:
     """URL of a Record step's recording or transcription callback (webhooks/voicemail.py):
     the step and its box ride along, so the message lands in the box it was left for."""
     url = step_url(f"voicemail_{name}", release, slug, position)

@@ -65,12 +65,16 @@ def render_steps(response: VoiceResponse, loaded: LoadedFlow, steps) -> VoiceRes
     for step in steps:
         renderer = _RENDERERS.get(step.verb)
         if renderer is None:
-            logger.warning("Skipping step %s of %s: unknown verb %r", step.position, loaded.slug, step.verb)
+            logger.warning(
+                "Skipping step %s of %s: unknown verb %r", step.position, loaded.slug, step.verb
+            )
             continue
         try:
             renderer(response, step, loaded)
         except Exception:  # stored data we did not expect: skip the step, keep the call
-            logger.exception("Skipping step %s of flow %s: cannot render", step.position, loaded.slug)
+            logger.exception(
+                "Skipping step %s of flow %s: cannot render", step.position, loaded.slug
+            )
         if step.verb == Step.Verb.SMS:
             break  # Twilio leaves at the Sms step's Redirect; its webhook renders the rest
     return response

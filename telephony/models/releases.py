@@ -54,7 +54,9 @@ class TestCaller(models.Model):
     number = PhoneNumberField(
         unique=True, help_text="E.164, e.g. +14155550100: this phone hears the draft."
     )
-    name = models.CharField(max_length=100, blank=True, help_text="Whose phone, e.g. Dana's mobile.")
+    name = models.CharField(
+        max_length=100, blank=True, help_text="Whose phone, e.g. Dana's mobile."
+    )
 
     class Meta:
         ordering = ["number"]

@@ -32,6 +32,7 @@ from telephony.exceptions import (
     TwilioUnavailable,
 )
 from telephony.flows import links
+from telephony.flows.fixtures import stored_pk
 from telephony.logs import statuses
 from telephony.models import (
     SMS_MAX_CHARS,
@@ -282,15 +283,20 @@ def queue_step_sms(*, step: Step, call_sid: str, caller: str, our_number: str) -
     usable = PhoneNumber.objects.filter(number=our_number, sms_capable=True).exists()
     sender = _sms_sender(our_number if usable else None)
     _check_not_opted_out(to, sender)
+    # The step of the call's release, linked to the draft's row with its position (a
+    # step no draft row matches any more is not linked, and so not kept to once per call).
+    step_id = stored_pk(step)
+    if step_id is not None and not Step.objects.filter(pk=step_id).exists():
+        step_id = None  # deleted from the draft since the call's release was read
     log = _pending_sms_log(
-        sender=sender, to=to, body=body, media=media, call_sid=call_sid, step=step
+        sender=sender, to=to, body=body, media=media, call_sid=call_sid, step_id=step_id
     )
     log.full_clean(validate_constraints=False)  # the constraint is enforced by the insert
     try:
         with transaction.atomic():
             log.save()
     except IntegrityError:
-        logger.info("Sms step %s already queued for call %s; not again", step.pk, call_sid)
+        logger.info("Sms step %s already queued for call %s; not again", step, call_sid)
         return None
     # After commit: a worker (on another machine, with RQ) must find the row it is given.
     # Outside a transaction, as in a webhook, this runs at once.
@@ -416,7 +422,7 @@ def make_call(
                 "Calling a flow needs TELEPHONY_PUBLIC_URL (the https base URL Twilio can "
                 "reach us at): Twilio fetches the flow's TwiML from there."
             )
-        url = links.flow_url(flow.slug)
+        url = links.live_flow_url(flow.slug)
     else:
         try:
             _http_url(url)

@@ -342,7 +342,8 @@ class CallSimulator(LocalTwilio):
         if self.release is None:
             return self._run(self.base + reverse("telephony:flow", kwargs=kwargs))
         return self._run(
-            self.base + reverse("telephony:release_flow", kwargs={**kwargs, "release": self.release})
+            self.base
+            + reverse("telephony:release_flow", kwargs={**kwargs, "release": self.release})
         )
 
     # -- the engine --
@@ -550,7 +551,7 @@ def _snapshot(release: str | None):
     loaded = snapshot(release) if release else live_snapshot()
     if loaded is None:
         raise SimulatorError(
-            f"There is no {_describe(release)}: nothing is published yet."
+            "Nothing is published yet: there is no live release (simulate the draft)."
             if release is None
             else f"There is no {_describe(release)}."
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from telephony.models import Voicemail, VoicemailBox
+from telephony.models import CallFlow, Step, Voicemail, VoicemailBox
 from telephony.models.voicemail import RECORDING_SID
 from telephony.text import printable
 
@@ -78,6 +78,8 @@ def record(report: Report) -> Voicemail | None:
         )
         return None
 
+    # The rows the call's release named may have been deleted from the draft since.
+    report = _existing_rows(report)
     # The box named by the step (a box deleted since: none).
     box_id = (
         report.box_id
@@ -98,6 +100,15 @@ def record(report: Report) -> Voicemail | None:
     if created:
         logger.info("Voicemail %s stored (%s) in box %s", sid, report.source, box_id)
     return voicemail
+
+
+def _existing_rows(report: Report) -> Report:
+    """`report` without the step and flow rows that no longer exist."""
+    step_id = report.step_id if Step.objects.filter(pk=report.step_id or 0).exists() else None
+    flow_id = report.flow_id if CallFlow.objects.filter(pk=report.flow_id or 0).exists() else None
+    if (step_id, flow_id) == (report.step_id, report.flow_id):
+        return report
+    return Report(**{**report.__dict__, "step_id": step_id, "flow_id": flow_id})
 
 
 def _merge(voicemail: Voicemail, report: Report, *, box_id) -> list[str]:

@@ -4,7 +4,8 @@ flow, the HTTP status and how long we took.
 It sits first in TELEPHONY_WEBHOOK_MIDDLEWARE (and in MIDDLEWARE) so the duration covers
 everything Django did, and speaks for every request under TELEPHONY_WEBHOOK_PREFIX
 (/twilio/), a path that matches no webhook included: that is a URL Twilio was given by
-mistake. Views may name the flow they answered with by setting `request.telephony_flow`.
+mistake. Views may name the flow and release they answered with by setting
+`request.telephony_flow` and `request.telephony_release` (else the URL's say).
 
 A refused request (400, 403) is somebody else's: its line carries the path and status
 but no field of its body. Every field logged is cut to the size Twilio's own values have
@@ -52,16 +53,21 @@ class WebhookLogMiddleware:
         flow = getattr(request, "telephony_flow", None) or (
             match.kwargs.get("slug", "") if match else ""
         )
+        release = getattr(request, "telephony_release", None) or (
+            match.kwargs.get("release", "") if match else ""
+        )
         fields = {
             "webhook": (match.url_name if match else None) or "-",
             "sid": sid,
             "number": number,
             "flow": printable(flow, NAME_LENGTH),
+            "release": release,  # a number or "draft": from our URL converter or our view
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
         }
         logger.info(
-            "%(webhook)s %(status)s %(sid)s to=%(number)s flow=%(flow)s %(duration_ms)sms",
+            "%(webhook)s %(status)s %(sid)s to=%(number)s flow=%(flow)s release=%(release)s "
+            "%(duration_ms)sms",
             fields,
             extra=fields,
         )

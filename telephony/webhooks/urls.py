@@ -67,9 +67,7 @@ urlpatterns = [
     path(f"{_step}/wait/", WaitMusicWebhook.as_view(), name="wait"),
     path(f"{_step}/sms/", SmsStepWebhook.as_view(), name="sms_step"),
     path(f"{_step}/recording/", RecordingWebhook.as_view(), name="voicemail_recording"),
-    path(
-        f"{_step}/transcription/", TranscriptionWebhook.as_view(), name="voicemail_transcription"
-    ),
+    path(f"{_step}/transcription/", TranscriptionWebhook.as_view(), name="voicemail_transcription"),
     path(f"{_legacy_voicemail}/recording/", LegacyRecordingWebhook.as_view()),
     path(f"{_legacy_voicemail}/transcription/", LegacyTranscriptionWebhook.as_view()),
 ]

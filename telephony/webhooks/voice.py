@@ -19,6 +19,7 @@ from telephony.flows import answers, menus, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
 from telephony.flows.loading import live_snapshot, release_for_caller, snapshot
 from telephony.logs import calls
+from telephony.models import Step
 from telephony.phone_numbers import e164
 from telephony.sending import services
 from telephony.text import printable
@@ -42,9 +43,8 @@ class VoiceWebhook(TwilioWebhookView):
     def handle(self, request, **kwargs):
         answer = None
         try:
-            answer = answers.voice_answer(
-                self.release(request, **kwargs), request.POST.get("To", "")
-            )
+            release = request.telephony_release = self.release(request, **kwargs)
+            answer = answers.voice_answer(release, request.POST.get("To", ""))
         finally:  # a call we could not answer as we should is logged all the same
             if not is_simulation(request):  # a simulated call is not a call
                 log_inbound_call(request, answer.flow_id if answer else None)
@@ -79,6 +79,7 @@ class FlowWebhook(TwilioWebhookView):
 
     def handle(self, request, slug, release=None):
         loaded_release = snapshot(release) if release else live_snapshot()
+        request.telephony_release = loaded_release.release if loaded_release else ""
         loaded = loaded_release.flow(slug) if loaded_release else None
         if loaded is None:
             return answers.goodbye_twiml(twiml.UNAVAILABLE)
@@ -89,11 +90,15 @@ class StepOutcomeView(TwilioWebhookView):
     """Base for the internal URLs a step hands Twilio (Gather/Dial/Record/Enqueue actions):
     the release, flow and step position in the URL say where the call is."""
 
+    verb: str | None = None  # the verb of the steps this is an outcome of
+
     def handle(self, request, release, slug, position):
         loaded_release = snapshot(release)
         loaded = loaded_release.flow(slug) if loaded_release else None
         step = loaded.step_at(position) if loaded else None
         if step is None or not loaded.flow.is_active:  # no such step in that release
+            return answers.goodbye_twiml(twiml.UNAVAILABLE)
+        if self.verb is not None and step.verb != self.verb:  # not this step's outcome
             return answers.goodbye_twiml(twiml.UNAVAILABLE)
         return self.outcome(request, loaded, step)
 
@@ -122,6 +127,8 @@ class StepOutcomeView(TwilioWebhookView):
 
 
 class GatherWebhook(StepOutcomeView):
+    verb = Step.Verb.GATHER
+
     def outcome(self, request, loaded, step):
         digits = request.POST.get("Digits", "").strip()
         speech = request.POST.get("SpeechResult", "").strip()
@@ -137,6 +144,8 @@ class GatherWebhook(StepOutcomeView):
 
 
 class DialOutcomeWebhook(StepOutcomeView):
+    verb = Step.Verb.DIAL
+
     def outcome(self, request, loaded, step):
         if request.POST.get("DialCallStatus") == "completed":
             if step.answered_flow is None:
@@ -151,6 +160,8 @@ class DialOutcomeWebhook(StepOutcomeView):
 
 
 class RecordOutcomeWebhook(StepOutcomeView):
+    verb = Step.Verb.RECORD
+
     def outcome(self, request, loaded, step):
         if not is_simulation(request):
             store_voicemail(request, loaded, step)
@@ -173,11 +184,14 @@ def store_voicemail(request, loaded: LoadedFlow, step) -> None:
             )
         )
     except Exception as exc:  # the caller goes on; the recording callback stores it too
-        logger.exception("Could not store the voicemail of step %s of %s", step.position, loaded.slug)
+        logger.exception(
+            "Could not store the voicemail of step %s of %s", step.position, loaded.slug
+        )
         log_for_replay(request, type(exc).__name__)
 
 
 class EnqueueOutcomeWebhook(StepOutcomeView):
+    verb = Step.Verb.ENQUEUE
     LEFT_UNANSWERED = {"redirected", "queue-full", "error", "system-error", "leave"}
 
     def outcome(self, request, loaded, step):
@@ -189,6 +203,8 @@ class EnqueueOutcomeWebhook(StepOutcomeView):
 
 
 class WaitMusicWebhook(StepOutcomeView):
+    verb = Step.Verb.ENQUEUE
+
     def outcome(self, request, loaded, step):
         return twiml.render_wait_music(step)
 

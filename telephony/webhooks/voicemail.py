@@ -12,7 +12,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.flows.fixtures import stored_pk
 from telephony.flows.loading import snapshot
-from telephony.models import Step
+from telephony.models import Step, VoicemailBox
 from telephony.voicemail import recordings
 from telephony.webhooks.base import StoringWebhookView
 from telephony.webhooks.params import param
@@ -68,8 +68,13 @@ class RecordingWebhook(StoringWebhookView):
 
     def where(self, request, **kwargs) -> dict:
         where = self.step(**kwargs)
-        # The box in the URL is the one the call recorded into, even if renamed since.
-        where["box_id"] = _query_id(request, "box") or where.get("box_id")
+        # The box in the URL is the one the call recorded into (even if renamed since),
+        # else the step's; a box deleted since is neither.
+        candidates = (_query_id(request, "box"), where.get("box_id"))
+        where["box_id"] = next(
+            (box for box in candidates if box and VoicemailBox.objects.filter(pk=box).exists()),
+            None,
+        )
         return where
 
     def handle(self, request, **kwargs):
