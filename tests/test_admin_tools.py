@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from telephony.models import CallFlow, PhoneNumber
+from telephony.models import CallFlow, PhoneNumber, Step
+from telephony.releases import publishing
 from telephony.tools import diagram
 from tests.factories import make_flow, make_number
 from tests.test_admin import flow_form
@@ -149,7 +150,7 @@ def test_simulator_for_a_number_and_dial_outcome(demo, admin_client):
         simulate_url(number), {"events": '["k:1"]', "dial_status": "completed"}
     )
     lines = transcript_lines(page)
-    assert lines[0] == "Calling +15005550006 from +14155551234"
+    assert lines[0] == "Calling +15005550006 from +14155551234 (the draft)"
     assert "Dials number +14155550100 (timeout 20 s): completed" in lines
     assert (
         "Simulate a call"
@@ -194,3 +195,100 @@ def test_simulator_requires_login(demo, client):
 def test_simulator_for_a_missing_flow_redirects(admin_client):
     response = admin_client.get("/admin/telephony/callflow/999/simulate/")
     assert response.status_code == 302
+
+
+# --- which release the simulators play ---------------------------------------------------
+
+
+def edit_greeting(text):
+    step = Step.objects.get(flow__slug="main-menu", position=1)
+    step.text = text
+    step.save()
+
+
+def test_simulator_plays_the_draft_by_default_and_the_live_release_on_request(demo, admin_client):
+    publishing.publish(note="demo")
+    edit_greeting("Welcome to the new Switchboard.")  # not published
+    flow = CallFlow.objects.get(slug="main-menu")
+
+    draft = admin_client.get(simulate_url(flow))
+    lines = transcript_lines(draft)
+    assert lines[0].startswith("Running flow 'main-menu' of the draft")
+    assert 'Says: "Welcome to the new Switchboard."' in lines
+    assert 'Says: "Thank you for calling the Switchboard demo."' not in lines
+    html = draft.content.decode()
+    assert '<option value="draft" selected>' in html
+    assert '<option value="live">The live release (release 1)</option>' in html
+    assert '<option value="1">Release 1 (live)</option>' in html
+
+    live = admin_client.post(simulate_url(flow), {"events": "[]", "release": "live"})
+    lines = transcript_lines(live)
+    assert lines[0].startswith("Running flow 'main-menu' of the live release")
+    assert 'Says: "Thank you for calling the Switchboard demo."' in lines
+    assert 'Says: "Welcome to the new Switchboard."' not in lines
+    assert '<option value="live" selected>' in live.content.decode()
+
+    # A key press keeps the release chosen (the select rides along with the keys).
+    pressed = admin_client.post(
+        simulate_url(flow),
+        {
+            "events": hidden(live, "events"),
+            "call_sid": hidden(live, "call_sid"),
+            "release": "1",
+            "key": "2",
+        },
+    )
+    lines = transcript_lines(pressed)
+    assert lines[0].startswith("Running flow 'main-menu' of release 1")
+    assert "Caller presses 2" in lines
+
+
+def test_number_simulator_plays_any_release(demo, admin_client):
+    publishing.publish(note="demo")
+    edit_greeting("Second greeting.")
+    publishing.publish(note="second")
+    edit_greeting("Third greeting, unpublished.")
+    number = PhoneNumber.objects.get(number="+15005550006")
+
+    def greeting(release):
+        page = admin_client.post(simulate_url(number), {"events": "[]", "release": release})
+        return [line for line in transcript_lines(page) if line.startswith("Says")][0]
+
+    assert greeting("draft") == 'Says: "Third greeting, unpublished."'
+    assert greeting("live") == 'Says: "Second greeting."'
+    assert greeting("2") == 'Says: "Second greeting."'
+    assert greeting("1") == 'Says: "Thank you for calling the Switchboard demo."'
+    # No release 9: the webhook answers as it would answer Twilio, politely.
+    missing = admin_client.post(simulate_url(number), {"events": "[]", "release": "9"})
+    assert 'Says: "Sorry, this number is not in service. Goodbye."' in transcript_lines(missing)
+
+
+def test_live_simulation_before_anything_is_published_says_so(demo, admin_client):
+    flow = CallFlow.objects.get(slug="main-menu")
+    page = admin_client.post(simulate_url(flow), {"events": "[]", "release": "live"})
+    assert page.status_code == 200
+    assert "Nothing is published yet: there is no live release" in page.content.decode()
+
+
+def test_sms_simulator_on_the_number_page_plays_draft_or_live(demo, admin_client):
+    from telephony.models import SmsRule
+
+    publishing.publish(note="demo")
+    rule = SmsRule.objects.get(keyword="HOURS")
+    rule.reply = "Open every day, 8 to 8."
+    rule.save()
+    number = PhoneNumber.objects.get(number="+15005550006")
+    url = f"/admin/telephony/phonenumber/{number.pk}/simulate-sms/"
+    change = admin_client.get(f"/admin/telephony/phonenumber/{number.pk}/change/")
+    assert url in change.content.decode()
+
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert '<option value="draft" selected>' in page.content.decode()
+    draft = transcript_lines(admin_client.post(url, {"body": "hours", "release": "draft"}))
+    assert "You: hours" in draft
+    assert "Reply: Open every day, 8 to 8." in draft
+    live = transcript_lines(admin_client.post(url, {"body": "hours", "release": "live"}))
+    assert "Reply: We are open Monday to Friday, 9am to 5pm Pacific time." in live
+    empty = admin_client.post(url, {"body": "  ", "release": "live"})
+    assert "Type the message to send." in empty.content.decode()

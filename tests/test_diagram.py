@@ -279,3 +279,51 @@ def test_checked_svg_keeps_a_drawing_and_drops_the_prolog(db):
     svg = diagram.checked_svg(document)
     assert svg.startswith("<svg ") and "<!--" not in svg and "DOCTYPE" not in svg
     assert 'xlink:href="/admin/x/"' in svg and 'xlink:title="&lt;x&gt;"' in svg
+
+
+# --- a release's diagram (drawn from its Snapshot, not the draft's rows) ---------------------
+
+
+def test_release_graph_is_the_whole_release_as_published(demo):
+    from telephony.flows import loading
+    from telephony.releases import publishing
+
+    publishing.publish(note="first")
+    # Edits after publishing are the draft's: release 1's picture does not move.
+    sales = CallFlow.objects.get(slug="sales")
+    sales.steps.filter(verb="dial").update(next_flow=None)
+    CallFlow.objects.get(slug="text-address").delete()
+    graph = diagram.release_graph(loading.snapshot("1"))
+    assert graph.center is None
+    assert {f.slug for f in graph.flows.values()} == {
+        "main-menu",
+        "sales",
+        "voicemail",
+        "text-address",
+        "voicemail-thanks",
+    }
+    assert {
+        ("main-menu", "text-address", 'press 3 / say "address"'),
+        ("sales", "voicemail", "no answer"),
+        ("voicemail", "voicemail-thanks", "after recording"),
+    } <= edge_set(graph)
+    assert [str(n.number) for n in graph.numbers] == ["+15005550006"]
+    # The flow deleted from the draft since has a stand-in key: no admin link to draw.
+    gone = next(f for f in graph.flows.values() if f.slug == "text-address")
+    assert gone.pk < 0
+    source = diagram.to_dot(graph).source
+    assert f"/admin/telephony/callflow/{sales.pk}/change/" in source
+    assert f"flow{gone.pk} [label" in source.replace('"', "")
+    assert "/admin/telephony/callflow/-" not in source
+
+
+@needs_graphviz
+def test_release_diagram_renders_as_checked_svg(demo):
+    from telephony.flows import loading
+    from telephony.releases import publishing
+
+    publishing.publish(note="first")
+    svg = diagram.render_svg(diagram.release_graph(loading.snapshot("1")))
+    root = ET.fromstring(svg)
+    texts = {"".join(t.itertext()) for t in root.iter(f"{SVG}text")}
+    assert {"Main menu", "Text our address", "+15005550006", "after recording"} <= texts

@@ -1,9 +1,15 @@
 """The staff UI: numbers, caller IDs, and call flows edited on one page.
 
 A flow's page holds its steps (inline, ordered) and its menu options (inline), shows
-the TwiML the saved flow produces and lists what leads to it. Rules that span the two
-inlines (an option's keys must fit the flow's Gather) are checked by linking the
-option formset to the step formset before validation.
+the TwiML the saved flow produces (the draft's: what test callers hear) and lists what
+leads to it. Rules that span the two inlines (an option's keys must fit the flow's
+Gather) are checked by linking the option formset to the step formset before validation.
+
+A flow that a number, an option or a step of another flow uses cannot be deleted: the
+delete page and the "delete selected" action list what uses it (Django's "protected"
+objects) and delete nothing, since callers would reach a dead end once that is published.
+We chose refusing over letting the deletion through as a check error that blocks
+publishing: staff see the problem where they cause it.
 """
 
 from xml.dom import minidom
@@ -11,10 +17,12 @@ from xml.dom import minidom
 from django import forms
 from django.contrib import admin
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from telephony.admin.logs import SmsRuleInline  # also registers the log and opt-out admins
+from telephony.admin.releases import DraftNoticeMixin
 from telephony.admin.tools import FlowToolsMixin, NumberToolsMixin
 from telephony.flows import twiml
 from telephony.flows.loading import load_flow
@@ -153,8 +161,64 @@ class MenuOptionInline(admin.TabularInline):
     verbose_name_plural = "Menu options (answers to this flow's Gather)"
 
 
+def _keys(option: MenuOption) -> str:
+    return option.digits or repr(option.phrase)
+
+
+def flow_users(flows) -> list[str]:
+    """What uses `flows` from outside them: numbers answering with one, options leading to
+    one, steps going to one. As links to fix them, for the delete pages' "protected" list."""
+    ids = {flow.pk for flow in flows}
+    rows = [
+        format_html(
+            'Number <a href="{}">{}</a> answers with flow {}',
+            reverse("admin:telephony_phonenumber_change", args=[number.pk]),
+            number,
+            number.call_flow.name,
+        )
+        for number in PhoneNumber.objects.filter(call_flow__in=ids).select_related("call_flow")
+    ]
+    options = (
+        MenuOption.objects.filter(target_flow__in=ids)
+        .exclude(flow__in=ids)
+        .select_related("flow", "target_flow")
+        .order_by("flow__name", "digits", "phrase")
+    )
+    rows += [
+        format_html(
+            'Option {} of flow <a href="{}">{}</a> leads to flow {}',
+            _keys(option),
+            reverse("admin:telephony_callflow_change", args=[option.flow_id]),
+            option.flow.name,
+            option.target_flow.name,
+        )
+        for option in options
+    ]
+    steps = (
+        Step.objects.filter(Q(next_flow__in=ids) | Q(answered_flow__in=ids))
+        .exclude(flow__in=ids)
+        .select_related("flow", "next_flow", "answered_flow")
+        .order_by("flow__name", "position")
+    )
+    for step in steps:
+        targets = [
+            flow.name for flow in (step.next_flow, step.answered_flow) if flow and flow.pk in ids
+        ]
+        rows.append(
+            format_html(
+                'Step {} ({}) of flow <a href="{}">{}</a> goes to flow {}',
+                step.position,
+                step.get_verb_display(),
+                reverse("admin:telephony_callflow_change", args=[step.flow_id]),
+                step.flow.name,
+                " and ".join(dict.fromkeys(targets)),
+            )
+        )
+    return rows
+
+
 @admin.register(CallFlow)
-class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
+class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "step_count", "updated_at"]
     ordering = ["name"]  # the step-count annotation would drop the model's ordering
     list_filter = ["is_active"]
@@ -162,11 +226,18 @@ class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["webhook_url", "entry_points", "twiml_preview"]
     inlines = [StepInline, MenuOptionInline]
+    change_list_template = "admin/telephony/draft_change_list.html"
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "is_active", "webhook_url"]}),
         ("What leads here", {"fields": ["entry_points"]}),
-        ("TwiML (as saved)", {"fields": ["twiml_preview"]}),
+        ("TwiML (as saved, in the draft)", {"fields": ["twiml_preview"]}),
     ]
+
+    def get_deleted_objects(self, objs, request):
+        """Refuse to delete a flow something else uses: Django's delete page (and the
+        "delete selected" action) show the "protected" list and delete nothing."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, model_count, perms_needed, [*protected, *flow_users(objs)]
 
     def get_queryset(self, request):
         from django.db.models import Count
@@ -244,7 +315,8 @@ class CallFlowAdmin(FlowToolsMixin, admin.ModelAdmin):
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(NumberToolsMixin, admin.ModelAdmin):
+class PhoneNumberAdmin(DraftNoticeMixin, NumberToolsMixin, admin.ModelAdmin):
+    change_list_template = "admin/telephony/draft_change_list.html"
     list_display = ["number", "friendly_name", "call_flow", "voice_capable", "sms_capable"]
     list_filter = ["voice_capable", "sms_capable", "call_flow"]
     search_fields = ["number", "friendly_name", "sid"]

@@ -10,6 +10,9 @@ Mixins for the ModelAdmins in `admin/flows.py`, kept here so that file stays abo
 The simulator page replays the whole call on every key press (`simulator.keypad_input`):
 the caller's keys so far travel in a hidden field, so the page needs no session state,
 works in several tabs at once and shows exactly what Twilio would do with those keys.
+
+Both simulators (a call, and a text to a number) play the draft by default, since that is
+what staff are editing; a select picks the live release or any earlier release instead.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from telephony.exceptions import TelephonyError
+from telephony.flows.loading import DRAFT
+from telephony.models import FlowsVersion, Release
 from telephony.tools import diagram
 from telephony.tools import flow_checks as flowchecks
 from telephony.tools.simulator import (
     DEFAULT_FROM,
     DIAL_STATUSES,
     CallSimulator,
+    SmsSimulator,
     error_text,
     keypad_input,
     parse_keypad_events,
@@ -40,6 +46,31 @@ from telephony.tools.simulator import (
 MAX_MESSAGES = 10
 KEYPAD = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"]
 _CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+LIVE = "live"
+MAX_RELEASE_CHOICES = 200  # the newest; older ones stay reachable by ?release=N
+
+
+def release_choices() -> list[tuple[str, str]]:
+    """What a simulation may play: the draft, the live release, or a release by number."""
+    live = FlowsVersion.current()[1]
+    choices = [
+        (DRAFT, "The draft (your unpublished changes)"),
+        (LIVE, f"The live release (release {live})" if live else "The live release (none yet)"),
+    ]
+    numbers = Release.objects.values_list("number", flat=True)[:MAX_RELEASE_CHOICES]
+    choices += [(str(n), f"Release {n}" + (" (live)" if n == live else "")) for n in numbers]
+    return choices
+
+
+def chosen_release(value: str | None) -> tuple[str, str | None]:
+    """(the choice as the select shows it, the simulators' `release=`): the draft unless
+    the live release or a release number was asked for."""
+    value = (value or "").strip().lower()
+    if value == LIVE:
+        return LIVE, None
+    if value.isdigit() and len(value) < 10:
+        return str(int(value)), str(int(value))
+    return DRAFT, DRAFT
 
 
 class SimulatorMixin:
@@ -81,6 +112,8 @@ class SimulatorMixin:
             events.append("t")
         caller = data.get("caller", "").strip() or DEFAULT_FROM
         dial_status = data.get("dial_status", DIAL_STATUSES[0])
+        # A link may ask for a release (?release=live); the form's select says it after that.
+        choice, release = chosen_release(data.get("release") or request.GET.get("release"))
         source = keypad_input(events)
         transcript, error = None, ""
         try:
@@ -89,6 +122,7 @@ class SimulatorMixin:
                 inputs=source,
                 dial_status=dial_status if dial_status in DIAL_STATUSES else DIAL_STATUSES[0],
                 call_sid=call_sid,
+                release=release,
             )
             transcript = self.start_call(simulator, obj)
         except TelephonyError as problem:
@@ -106,6 +140,8 @@ class SimulatorMixin:
             "dial_status": dial_status,
             "dial_statuses": DIAL_STATUSES,
             "keypad": KEYPAD,
+            "release": choice,
+            "release_choices": release_choices(),
             "pending_keys": getattr(source, "pending", ""),
             "waiting": transcript is not None and transcript.ended == "waiting",
         }
@@ -185,9 +221,50 @@ class FlowToolsMixin(SimulatorMixin):
 
 
 class NumberToolsMixin(SimulatorMixin):
-    """The simulator on the phone number's change page: a call to this number."""
+    """The simulators on the phone number's change page: a call to this number, and a
+    text to it (its SMS auto-replies) at <number>/simulate-sms/."""
 
     simulate_title = "Simulate a call to"
 
     def start_call(self, simulator, obj):
         return simulator.run_number(str(obj.number))
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_simulate_sms"
+        view = self.admin_site.admin_view(self.simulate_sms_view)
+        return [path("<path:object_id>/simulate-sms/", view, name=name), *super().get_urls()]
+
+    def simulate_sms_view(self, request, object_id):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else {}
+        choice, release = chosen_release(data.get("release") or request.GET.get("release"))
+        sender = data.get("sender", "").strip() or DEFAULT_FROM
+        body = data.get("body", "").strip()[:1600]
+        transcript, error = None, ""
+        if request.method == "POST":
+            if not body:
+                error = "Type the message to send."
+            else:
+                try:
+                    transcript = SmsSimulator(sender=sender, release=release).run(
+                        to=str(obj.number), body=body
+                    )
+                except TelephonyError as problem:
+                    error = error_text(problem)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": obj,
+            "title": f"Simulate a text to {obj}",
+            "transcript": transcript,
+            "error": error,
+            "sender": sender,
+            "body": body,
+            "release": choice,
+            "release_choices": release_choices(),
+        }
+        return TemplateResponse(request, "admin/telephony/sms_simulator.html", context)

@@ -1,10 +1,13 @@
-"""A picture of the call graph around one flow, drawn by Graphviz as SVG.
+"""A picture of the call graph, drawn by Graphviz as SVG: around one flow of the draft
+(`neighbourhood()`, on the flow's page), or the whole of a release (`release_graph()`,
+on the release's page, drawn from its Snapshot: what callers of that release meet).
 
 Nodes are flows (the flow itself highlighted, inactive ones dashed and grey, deleted
 targets red) and the phone numbers that answer with them; edges are the ways a caller
 moves: menu options ("press 1 / say sales"), Dial outcomes ("no answer", "answered"),
-"after recording", "left queue" and Redirects. We show the flows within two moves of
-the flow, in either direction, so a big graph stays readable.
+"after recording", "left queue" and Redirects. Around a flow we show the flows within two
+moves of it, in either direction, so a big graph stays readable. Boxes link to the flow's
+page in the admin (the draft's row with the same slug; a flow since deleted has no link).
 
 The DOT source is built with the `graphviz` package (it owns quoting) and laid out by a
 Graphviz `dot` program: `graphviz-pure` (a self-contained port installed from PyPI with
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 import graphviz
 from django.urls import reverse
 
+from telephony.flows.fixtures import Snapshot, stored_pk
 from telephony.models import CallFlow, MenuOption, PhoneNumber, Step
 
 logger = logging.getLogger(__name__)
@@ -72,7 +76,7 @@ class Edge:
 
 @dataclass
 class Neighbourhood:
-    center: CallFlow
+    center: CallFlow | None  # None: a whole release, no flow highlighted
     flows: dict[int, CallFlow] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     numbers: list[PhoneNumber] = field(default_factory=list)
@@ -134,17 +138,23 @@ def _step_edges(step: Step) -> list[Edge]:
     return edges
 
 
+def _edges(options, steps) -> list[Edge]:
+    edges = [Edge(o.flow_id, o.target_flow_id, _option_label(o)) for o in options]
+    for step in steps:
+        edges += _step_edges(step)
+    return edges
+
+
 def neighbourhood(flow: CallFlow, depth: int = DEPTH) -> Neighbourhood:
-    """The flows within `depth` moves of `flow` and the numbers entering them. Four queries."""
+    """The flows of the draft within `depth` moves of `flow` and the numbers entering
+    them. Four queries."""
     flows = {f.pk: f for f in CallFlow.objects.all()}
-    all_edges = [
-        Edge(o.flow_id, o.target_flow_id, _option_label(o))
-        for o in MenuOption.objects.order_by("flow_id", "digits", "phrase")
-    ]
-    for step in Step.objects.exclude(
-        verb__in=[Step.Verb.SAY, Step.Verb.PLAY, Step.Verb.PAUSE, Step.Verb.GATHER]
-    ).order_by("flow_id", "position"):
-        all_edges += _step_edges(step)
+    all_edges = _edges(
+        MenuOption.objects.order_by("flow_id", "digits", "phrase"),
+        Step.objects.exclude(
+            verb__in=[Step.Verb.SAY, Step.Verb.PLAY, Step.Verb.PAUSE, Step.Verb.GATHER]
+        ).order_by("flow_id", "position"),
+    )
     around = defaultdict(set)
     for edge in all_edges:
         if edge.target is not None:
@@ -164,6 +174,27 @@ def neighbourhood(flow: CallFlow, depth: int = DEPTH) -> Neighbourhood:
     return result
 
 
+def release_graph(snapshot: Snapshot) -> Neighbourhood:
+    """Every flow of a release (a Snapshot, e.g. `loading.snapshot("7")`), its edges and
+    the numbers answering with its flows. No query: the snapshot is in memory.
+
+    Objects of a snapshot carry the primary key of the draft row with the same natural
+    key, or a negative stand-in (flows/fixtures.py), unique in the snapshot: good node ids
+    either way."""
+    loaded = sorted(snapshot.flows.values(), key=lambda each: each.slug)
+    result = Neighbourhood(center=None, flows={each.flow.pk: each.flow for each in loaded})
+    result.edges = _edges(
+        [option for each in loaded for option in each.options],
+        [step for each in loaded for step in each.steps],
+    )
+    result.numbers = [
+        phone
+        for _, phone in sorted(snapshot.numbers.items())
+        if phone.call_flow is not None and phone.call_flow_id in result.flows
+    ]
+    return result
+
+
 def to_dot(graph: Neighbourhood) -> graphviz.Digraph:
     dot = graphviz.Digraph(
         "flows",
@@ -172,24 +203,26 @@ def to_dot(graph: Neighbourhood) -> graphviz.Digraph:
         edge_attr={"fontname": "Helvetica", "fontsize": "10"},
     )
     for pk, flow in graph.flows.items():
-        attrs = {
-            "href": reverse("admin:telephony_callflow_change", args=[pk]),
-            "tooltip": _text(flow.description or flow.name, limit=TOOLTIP_CHARS),
-        }
-        if pk == graph.center.pk:
+        attrs = {"tooltip": _text(flow.description or flow.name, limit=TOOLTIP_CHARS)}
+        if stored_pk(flow):
+            attrs["href"] = reverse("admin:telephony_callflow_change", args=[pk])
+        if graph.center is not None and pk == graph.center.pk:
             attrs.update(style="rounded,filled,bold", fillcolor="#ffe8a3")
         if not flow.is_active:
             attrs.update(style="rounded,dashed", color="grey50", fontcolor="grey40")
         lines = [flow.name, f"({flow.slug})"] + ([] if flow.is_active else ["inactive"])
         dot.node(f"flow{pk}", _text(*lines), **attrs)
     for number in graph.numbers:
+        attrs = {}
+        if stored_pk(number):
+            attrs["href"] = reverse("admin:telephony_phonenumber_change", args=[number.pk])
         dot.node(
             f"number{number.pk}",
             _text(str(number.number)),
             shape="cds",
             style="filled",
             fillcolor="#dbeafe",
-            href=reverse("admin:telephony_phonenumber_change", args=[number.pk]),
+            **attrs,
         )
         dot.edge(f"number{number.pk}", f"flow{number.call_flow_id}", label="call")
     missing = 0
