@@ -45,6 +45,7 @@ def main_menu(base: str) -> VoiceResponse:
     gather = response.gather(
         action=f"{base}/twilio/releases/{DEMO_RELEASE}/flows/main-menu/steps/{DEMO_GATHER_STEP}/gather/",
         method="POST",
+        action_on_empty_result=True,  # no input comes back too: the menu counts its tries
         input="dtmf speech",
         num_digits=1,
         timeout=5,
@@ -54,8 +55,6 @@ def main_menu(base: str) -> VoiceResponse:
         "For sales, press 1. To leave a voicemail, press 2. "
         "To get our address by text message, press 3."
     )
-    response.say("Sorry, we didn't hear anything.")
-    response.redirect(f"{base}/twilio/releases/{DEMO_RELEASE}/flows/main-menu/", method="POST")
     return response
 
 

@@ -231,7 +231,11 @@ def build_and_call(page, url):
     # groups only, and a Gather's when the verb changes.
     assert visible_step_groups(page, 0) == {"Voice and repetition"}
     page.select_option("#id_steps-0-verb", "gather")
-    assert visible_step_groups(page, 0) == {"Voice and repetition", "Input and timing"}
+    assert visible_step_groups(page, 0) == {
+        "Voice and repetition",
+        "Input and timing",
+        "When the caller makes no choice",
+    }
     page.select_option("#id_steps-0-verb", "say")
     assert visible_step_groups(page, 0) == {"Voice and repetition"}
     add_step(page, 1, "hangup")
