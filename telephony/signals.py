@@ -10,6 +10,7 @@ from django.db.models.signals import post_delete, post_save
 
 from telephony.flows import cache
 from telephony.models import (
+    CallerRule,
     CallFlow,
     MenuOption,
     PhoneNumber,
@@ -22,6 +23,7 @@ from telephony.models import (
 
 # A box's deletion clears its steps' `box` by a bulk UPDATE, which sends no signal.
 RENDERED_MODELS = (
+    CallerRule,
     CallFlow,
     Step,
     MenuOption,

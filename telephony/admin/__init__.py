@@ -3,10 +3,18 @@
 - `flows`: call flows (steps and menu options on one page), numbers, caller IDs;
 - `logs`: call and message logs, SMS rules, opt-outs;
 - `broadcasts`: broadcasts: create, start/pause/resume/cancel, progress, results;
+- `callers`: caller rules (blocked and priority callers);
 - `releases`: the release list and pages, Publish changes, discarding draft changes, test
   callers, and the draft notice on flow and number pages;
 - `tools`: the flow checks, diagram and call simulators shown on flow and number pages;
 - `voicemail`: the voicemail inbox and its boxes.
 """
 
-from telephony.admin import broadcasts, flows, logs, releases, voicemail  # noqa: F401  (registers the ModelAdmins)
+from telephony.admin import (  # noqa: F401  (registers the ModelAdmins)
+    broadcasts,
+    callers,
+    flows,
+    logs,
+    releases,
+    voicemail,
+)

@@ -27,6 +27,7 @@ from telephony.admin.tools import FlowToolsMixin, NumberToolsMixin
 from telephony.flows import twiml
 from telephony.flows.loading import load_flow
 from telephony.models import (
+    CallerRule,
     CallFlow,
     MenuOption,
     PhoneNumber,
@@ -171,7 +172,7 @@ def _keys(option: MenuOption) -> str:
 
 def flow_users(flows) -> list[str]:
     """What uses `flows` from outside them: numbers answering with one, options leading to
-    one, steps going to one. As links to fix them, for the delete pages' "protected" list."""
+    one, steps going to one, caller rules sending callers to one. As links to fix them, for the delete pages' "protected" list."""
     ids = {flow.pk for flow in flows}
     rows = [
         format_html(
@@ -199,14 +200,18 @@ def flow_users(flows) -> list[str]:
         for option in options
     ]
     steps = (
-        Step.objects.filter(Q(next_flow__in=ids) | Q(answered_flow__in=ids))
+        Step.objects.filter(
+            Q(next_flow__in=ids) | Q(answered_flow__in=ids) | Q(give_up_flow__in=ids)
+        )
         .exclude(flow__in=ids)
-        .select_related("flow", "next_flow", "answered_flow")
+        .select_related("flow", "next_flow", "answered_flow", "give_up_flow")
         .order_by("flow__name", "position")
     )
     for step in steps:
         targets = [
-            flow.name for flow in (step.next_flow, step.answered_flow) if flow and flow.pk in ids
+            flow.name
+            for flow in (step.next_flow, step.answered_flow, step.give_up_flow)
+            if flow and flow.pk in ids
         ]
         rows.append(
             format_html(
@@ -218,6 +223,15 @@ def flow_users(flows) -> list[str]:
                 " and ".join(dict.fromkeys(targets)),
             )
         )
+    rows += [
+        format_html(
+            'Caller rule <a href="{}">{}</a> sends callers to flow {}',
+            reverse("admin:telephony_callerrule_change", args=[rule.pk]),
+            rule,
+            rule.flow.name,
+        )
+        for rule in CallerRule.objects.filter(flow__in=ids).select_related("flow", "phone_number")
+    ]
     return rows
 
 
@@ -278,6 +292,7 @@ class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
         for related, label in (
             ("entered_from_steps", "goes to"),
             ("answered_from_steps", "answered call"),
+            ("given_up_from_steps", "caller made no choice"),
         ):
             rows += [
                 (

@@ -31,6 +31,13 @@ def goodbye_twiml(message: str) -> str:
     return twiml.goodbye(message).to_xml()
 
 
+@forever
+def reject_twiml(reason: str) -> str:
+    """`<Reject reason="busy|rejected"/>`: the caller hears a busy signal, or that the
+    number is not in service, and nothing is billed."""
+    return twiml.reject(reason).to_xml()
+
+
 MAX_NUMBER_LENGTH = 20  # E.164 is at most 16 characters
 
 
@@ -62,6 +69,17 @@ def _voice_answer(release: str, number: str | None) -> VoiceAnswer:
     phone, loaded = loaded_release.flow_for_number(number)
     if phone is None:
         return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
+    if loaded is None:
+        return VoiceAnswer(goodbye_twiml(twiml.UNAVAILABLE))
+    return VoiceAnswer(flow_twiml(loaded), stored_pk(loaded.flow), loaded.slug)
+
+
+def caller_rule_answer(release: str, rule) -> VoiceAnswer:
+    """The answer to a call a caller rule of `release` applies to (flows/callers.py)."""
+    if rule.action != rule.Action.FLOW:
+        return VoiceAnswer(reject_twiml(rule.action))
+    loaded_release = snapshot(release)
+    loaded = loaded_release.flow(rule.flow.slug) if loaded_release and rule.flow else None
     if loaded is None:
         return VoiceAnswer(goodbye_twiml(twiml.UNAVAILABLE))
     return VoiceAnswer(flow_twiml(loaded), stored_pk(loaded.flow), loaded.slug)

@@ -2,7 +2,7 @@
 
 A release is stored in Django's JSON fixture format with natural keys: flows by slug,
 steps by (flow, position), options by (flow, digits, phrase), numbers by number, SMS
-rules by (number, keyword). That is what `dumpdata --natural-foreign --natural-primary`
+rules by (number, keyword), caller rules by (number or "", caller). That is what `dumpdata --natural-foreign --natural-primary`
 writes and `loaddata` reads, so a release moves between environments as a file.
 
 Writing uses Django's serializer. Reading a release back for the webhooks cannot use
@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 from django.core import serializers
 from django.core.serializers.json import DjangoJSONEncoder
 
-from telephony.models import CallFlow, MenuOption, PhoneNumber, SmsRule, Step, VoicemailBox
+from telephony.flows.callers import ordered
+from telephony.models import (
+    CallerRule,
+    CallFlow,
+    MenuOption,
+    PhoneNumber,
+    SmsRule,
+    Step,
+    VoicemailBox,
+)
 
 # What a release holds, in the order `loaddata` must create it. Numbers carry only which
 # flow answers them: their SID, name and send rate are the account's, not a release's.
@@ -35,6 +44,7 @@ RELEASE_FIELDS = {
     MenuOption: None,
     PhoneNumber: ("number", "call_flow"),
     SmsRule: None,
+    CallerRule: None,
 }
 # Kept out of every release: they change on every save without changing any call.
 UNRELEASED_FIELDS = {"updated_at", "created_at"}
@@ -77,6 +87,11 @@ def draft_objects() -> dict:
         SmsRule: list(
             SmsRule.objects.select_related("phone_number").order_by(
                 "phone_number__number", "keyword"
+            )
+        ),
+        CallerRule: list(
+            CallerRule.objects.select_related("phone_number", "flow").order_by(
+                "phone_number__number", "pattern"
             )
         ),
     }
@@ -145,6 +160,8 @@ class Snapshot:
     flows: dict[str, LoadedFlow] = field(default_factory=dict)
     numbers: dict[str, PhoneNumber] = field(default_factory=dict)
     sms_rules: dict[str, dict[str, SmsRule]] = field(default_factory=dict)
+    # Our number (E.164; "" for every number) -> its caller rules, in the order tried.
+    caller_rules: dict[str, list[CallerRule]] = field(default_factory=dict)
 
     def flow(self, slug: str) -> LoadedFlow | None:
         return self.flows.get(slug)
@@ -203,7 +220,8 @@ class _Reader:
 
 
 def read_snapshot(fixture: str, release: str) -> Snapshot:
-    """The release's flows, numbers and rules in memory: six queries, whatever its size."""
+    """The release's flows, numbers and rules in memory: five queries, whatever its size
+    (and one per voicemail box it names)."""
     reader = _Reader(json.loads(fixture))
     flows = reader.build(CallFlow, dict(_natural_pks(CallFlow.objects.values_list("slug", "pk"))))
     steps = reader.build(
@@ -218,6 +236,7 @@ def read_snapshot(fixture: str, release: str) -> Snapshot:
         {(str(n),): pk for n, pk in PhoneNumber.objects.values_list("number", "pk")},
     )
     rules = reader.build(SmsRule, {})
+    caller_rules = reader.build(CallerRule, {})
     snapshot = Snapshot(release=release)
     steps_of, options_of = defaultdict(list), defaultdict(list)
     for step in steps:
@@ -234,6 +253,10 @@ def read_snapshot(fixture: str, release: str) -> Snapshot:
     snapshot.numbers = {str(phone.number): phone for phone in numbers}
     for rule in rules:
         snapshot.sms_rules.setdefault(str(rule.phone_number.number), {})[rule.keyword] = rule
+    by_number = defaultdict(list)
+    for rule in caller_rules:
+        by_number[str(rule.phone_number.number) if rule.phone_number else ""].append(rule)
+    snapshot.caller_rules = {number: ordered(each) for number, each in by_number.items()}
     return snapshot
 
 

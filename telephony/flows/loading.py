@@ -10,8 +10,9 @@ and the simulator get the draft ("draft").
 from telephony.exceptions import DatabaseUnavailable
 from telephony.flows import cache
 from telephony.flows.cache import DRAFT
+from telephony.flows.callers import rule_for
 from telephony.flows.fixtures import LoadedFlow, Snapshot, draft_fixture, read_snapshot
-from telephony.models import Release, TestCaller
+from telephony.models import CallerRule, Release, TestCaller
 
 __all__ = ["DRAFT", "LoadedFlow", "Snapshot", "load_flow", "snapshot", "live_snapshot"]
 
@@ -72,3 +73,13 @@ def release_for_caller(caller: str, *, try_anyway: bool = False) -> str:
         return DRAFT
     number = cache.live_release()
     return str(number) if number is not None else ""
+
+
+def caller_rule(
+    release: str, *, to: str, caller: str, sms: bool = False, try_anyway: bool = False
+) -> CallerRule | None:
+    """The caller rule of `release` for `caller` calling (texting) our number `to`."""
+    loaded = snapshot(release, try_anyway=try_anyway) if release else None
+    if loaded is None or not loaded.caller_rules:
+        return None
+    return rule_for(loaded.caller_rules, to=to, caller=caller, sms=sms)

@@ -50,6 +50,13 @@ def goodbye(message: str) -> VoiceResponse:
     return response
 
 
+def reject(reason: str) -> VoiceResponse:
+    """Refuse the call: a busy signal ("busy") or not-in-service ("rejected")."""
+    response = VoiceResponse()
+    response.reject(reason=reason)
+    return response
+
+
 def render_flow(loaded: LoadedFlow, *, prefix: str | None = None) -> VoiceResponse:
     """The whole flow as TwiML; `prefix` is said first (e.g. an invalid-option notice)."""
     response = VoiceResponse()

@@ -38,11 +38,20 @@ class SmsReply:
 
 
 def receive_sms(
-    *, sid: str, from_: str, to: str, body: str, media_urls: list[str], rules: dict
+    *,
+    sid: str,
+    from_: str,
+    to: str,
+    body: str,
+    media_urls: list[str],
+    rules: dict,
+    blocked: bool = False,
 ) -> SmsReply | None:
     """Log an inbound message and decide the reply; None when this MessageSid was already
     processed (a retried webhook: no second row, no second reply). `rules` are the
-    number's SMS rules by keyword, as the texter's release has them (flows/loading.py).
+    number's SMS rules by keyword, as the texter's release has them (flows/loading.py);
+    `blocked`: a caller rule blocks the sender, who gets no auto-reply (the message is
+    logged all the same, and STOP and START still count).
 
     The row, the opt-out or opt-in it carries and the reply are one transaction: either
     all are stored, or none is and the webhook fails (and is logged for replay)."""
@@ -63,14 +72,14 @@ def receive_sms(
         except IntegrityError:  # the unique SID: another request got here first
             logger.info("Inbound message %s already processed; not replying again", sid)
             return None
-        reply = _reply_for(from_=from_, body=body, rules=rules)
+        reply = _reply_for(from_=from_, body=body, rules=rules, blocked=blocked)
         if reply:
             log.reply = reply.body + (f"\n[{reply.media_url}]" if reply.media_url else "")
             log.save(update_fields=["reply", "updated_at"])
     return reply
 
 
-def _reply_for(*, from_: str, body: str, rules: dict) -> SmsReply:
+def _reply_for(*, from_: str, body: str, rules: dict, blocked: bool) -> SmsReply:
     keyword = normalize_keyword(body)
     if keyword in OPT_OUT_KEYWORDS:
         try:
@@ -81,6 +90,9 @@ def _reply_for(*, from_: str, body: str, rules: dict) -> SmsReply:
     if keyword in OPT_IN_KEYWORDS:
         remove_opt_out(number=from_)
         return SmsReply()  # likewise confirmed by Twilio
+    if blocked:
+        logger.info("Message from %s: blocked by a caller rule, no reply", from_[:64])
+        return SmsReply()
     if OptOut.objects.filter(number=from_).exists():
         return SmsReply()  # opted out: no auto-replies (Twilio would refuse them: 21610)
     rule = rules.get(keyword)

@@ -3,6 +3,7 @@
 - `numbers`: the account's phone numbers and verified caller IDs;
 - `flows`: call flows, their steps and menu options;
 - `messaging`: SMS auto-replies and opt-outs;
+- `callers`: caller rules (blocked callers, priority callers);
 - `logs`: call and message logs;
 - `releases`: published snapshots of the flows, and the test callers who hear the draft;
 - `versions`: the row that tells workers the draft changed and which release is live;
@@ -11,6 +12,7 @@
 """
 
 from telephony.models.broadcasts import Broadcast, BroadcastRecipient, SendPace
+from telephony.models.callers import CallerRule
 from telephony.models.flows import CallFlow, MenuOption, Step, option_fits_gather, renumber_steps
 from telephony.models.limits import DTMF_KEYS, SAY_MAX_CHARS, SMS_MAX_CHARS
 from telephony.models.logs import CallLog, Direction, LogEntry, MessageLog
@@ -33,6 +35,7 @@ __all__ = [
     "BroadcastRecipient",
     "SendPace",
     "CallFlow",
+    "CallerRule",
     "CallLog",
     "DTMF_KEYS",
     "Direction",

@@ -8,7 +8,7 @@ writes; `old=None` when nothing is published yet) and returns one sentence per c
     Flow "Old promo" removed
     Number +15005550006 now answers with "Sales" (was "Main menu")
 
-Flows come first, by name, then numbers, then SMS rules. Flows are named by their name,
+Flows come first, by name, then numbers, then SMS rules, then caller rules. Flows are named by their name,
 not their slug; labels are the model fields' verbose names; long text is quoted and cut
 to about 60 characters (around the first difference, when both sides would look alike).
 
@@ -30,7 +30,7 @@ from difflib import SequenceMatcher
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 
-from telephony.models import CallFlow, MenuOption, PhoneNumber, SmsRule, Step
+from telephony.models import CallerRule, CallFlow, MenuOption, PhoneNumber, SmsRule, Step
 
 SHORTEN = 60  # quoted text longer than this is cut
 ELLIPSIS = "…"
@@ -40,7 +40,8 @@ _STEP = Step._meta.label_lower
 _OPTION = MenuOption._meta.label_lower
 _NUMBER = PhoneNumber._meta.label_lower
 _RULE = SmsRule._meta.label_lower
-_KNOWN = {_FLOW, _STEP, _OPTION, _NUMBER, _RULE}
+_CALLER = CallerRule._meta.label_lower
+_KNOWN = {_FLOW, _STEP, _OPTION, _NUMBER, _RULE, _CALLER}
 
 
 def describe(old: str | None, new: str) -> list[str]:
@@ -53,6 +54,7 @@ def describe(old: str | None, new: str) -> list[str]:
         describer.flows(before, after)
         + describer.numbers(before, after)
         + describer.sms_rules(before, after)
+        + describer.caller_rules(before, after)
         + _others(before, after)
     )
 
@@ -78,6 +80,7 @@ class _Release:
         self.options: dict[str, dict[tuple, dict]] = defaultdict(dict)
         self.numbers: dict[str, dict] = {}
         self.rules: dict[tuple[str, str], dict] = {}
+        self.callers: dict[tuple[str, str], dict] = {}
         self.others: dict[str, list[str]] = defaultdict(list)
         for obj in objects:
             model, fields = obj.get("model"), obj.get("fields", {})
@@ -91,6 +94,9 @@ class _Release:
                 self.numbers[str(fields["number"])] = fields
             elif model == _RULE:
                 self.rules[(_key(fields["phone_number"]), fields.get("keyword", ""))] = fields
+            elif model == _CALLER:
+                number = fields.get("phone_number")
+                self.callers[(_key(number) if number else "", fields["pattern"])] = fields
             else:
                 self.others[model].append(json.dumps(obj, sort_keys=True))
         for steps in self.steps.values():
@@ -451,6 +457,36 @@ class _Describer:
             else:
                 for change in self.field_changes(
                     SmsRule, old, new, skip=("phone_number", "keyword")
+                ):
+                    out.append(f"{label}: {change}")
+        return out
+
+    def caller_rule_summary(self, rule: dict) -> str:
+        flow = self.flow(_key(rule["flow"]) if rule.get("flow") else None)
+        if rule.get("kind") == CallerRule.Kind.PRIORITY:
+            return f"priority: calls go to {flow}"
+        action = rule.get("action", CallerRule.Action.BUSY)
+        if action == CallerRule.Action.FLOW:
+            done = f"calls go to {flow}"
+        else:
+            done = f"calls are refused ({CallerRule.Action(action).label.lower()})"
+        if rule.get("applies_to_sms", True):
+            done += ", texts get no reply"
+        return f"blocked: {done}"
+
+    def caller_rules(self, before: _Release, after: _Release) -> list[str]:
+        out = []
+        for key in sorted(set(before.callers) | set(after.callers)):
+            number, pattern = key
+            old, new = before.callers.get(key), after.callers.get(key)
+            label = f"Caller rule for {pattern} calling {number or 'any of our numbers'}"
+            if new is None:
+                out.append(f"{label} removed")
+            elif old is None:
+                out.append(f"{label} added: {self.caller_rule_summary(new)}")
+            else:
+                for change in self.field_changes(
+                    CallerRule, old, new, skip=("phone_number", "pattern")
                 ):
                     out.append(f"{label}: {change}")
         return out

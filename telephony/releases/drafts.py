@@ -16,7 +16,15 @@ from django.utils import timezone
 
 from telephony.exceptions import PublishError
 from telephony.flows.fixtures import RELEASE_FIELDS
-from telephony.models import CallFlow, MenuOption, PhoneNumber, Release, SmsRule, Step
+from telephony.models import (
+    CallerRule,
+    CallFlow,
+    MenuOption,
+    PhoneNumber,
+    Release,
+    SmsRule,
+    Step,
+)
 from telephony.releases.publishing import live_release
 
 _MODELS = {model._meta.label_lower: model for model in RELEASE_FIELDS}
@@ -63,6 +71,9 @@ def _natural_keys(objects: list[dict], model) -> set[tuple]:
             keys.add((fields["phone_number"][0], fields.get("keyword", "")))
         elif model is PhoneNumber:
             keys.add((fields["number"],))
+        elif model is CallerRule:
+            number = fields.get("phone_number")
+            keys.add((number[0] if number else "", fields["pattern"]))
     return keys
 
 
@@ -119,6 +130,10 @@ def _delete_missing(objects: list[dict]) -> None:
     for rule in SmsRule.objects.select_related("phone_number"):
         if tuple(rule.natural_key()) not in rules:
             rule.delete()
+    callers = _natural_keys(objects, CallerRule)
+    for caller_rule in CallerRule.objects.select_related("phone_number"):
+        if caller_rule.natural_key() not in callers:
+            caller_rule.delete()
 
 
 def discard_changes(*, to: int | None = None) -> Release:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from telephony.models import (
+    CallerRule,
     CallFlow,
     MenuOption,
     PhoneNumber,
@@ -77,6 +78,7 @@ class _Graph:
     options: dict[int, list[MenuOption]]
     numbers: list[PhoneNumber]
     caller_ids: set[str]
+    caller_rules: list[CallerRule]
 
     @cached_property
     def has_boxes(self) -> bool:
@@ -97,11 +99,12 @@ def _load() -> _Graph:
     caller_ids |= {
         str(number) for number in VerifiedCallerId.objects.values_list("number", flat=True)
     }
-    return _Graph(flows, steps, options, numbers, caller_ids)
+    caller_rules = list(CallerRule.objects.select_related("phone_number").order_by("pk"))
+    return _Graph(flows, steps, options, numbers, caller_ids, caller_rules)
 
 
 def find_problems(*, flow: CallFlow | str | None = None) -> list[Finding]:
-    """Every finding, or only those concerning `flow` (a flow or a slug). Five queries."""
+    """Every finding, or only those concerning `flow` (a flow or a slug). Six queries."""
     graph = _load()
     findings: list[Finding] = []
     for number in graph.numbers:
@@ -111,6 +114,7 @@ def find_problems(*, flow: CallFlow | str | None = None) -> list[Finding]:
         findings += _check_options(graph, each)
     findings += _check_reachable(graph)
     findings += _check_redirect_loops(graph)
+    findings += _check_caller_rules(graph)
     if flow is not None:
         slug = flow if isinstance(flow, str) else flow.slug
         findings = [finding for finding in findings if finding.flow == slug]
@@ -408,6 +412,7 @@ def edges(graph: _Graph) -> dict[int, set[int]]:
 def _check_reachable(graph: _Graph) -> list[Finding]:
     out = edges(graph)
     start = [n.call_flow_id for n in graph.numbers if n.call_flow_id]
+    start += [rule.flow_id for rule in graph.caller_rules if rule.flow_id]  # entry points too
     reached, todo = set(start), list(start)
     while todo:
         for target in out[todo.pop()]:
@@ -470,4 +475,37 @@ def _check_redirect_loops(graph: _Graph) -> list[Finding]:
                 )
             )
         done.update(path)
+    return findings
+
+
+# --- caller rules -------------------------------------------------------------------------
+
+
+def _check_caller_rules(graph: _Graph) -> list[Finding]:
+    findings = []
+    for rule in graph.caller_rules:
+        where = str(rule.phone_number.number) if rule.phone_number_id else ""
+        label = f"Caller rule for {rule.pattern}"
+        if rule.action != CallerRule.Action.FLOW:
+            continue
+        target = _target(graph, rule.flow_id)
+        if target is None:
+            findings.append(
+                Finding(
+                    ERROR,
+                    f"{label}: its flow was deleted, so these callers hear 'not available'. "
+                    "Choose another flow or another action.",
+                    number=where,
+                )
+            )
+        elif not target.is_active:
+            findings.append(
+                Finding(
+                    WARNING,
+                    f"{label} goes to the inactive flow {target.slug!r}: these callers hear "
+                    "'not available'.",
+                    flow=target.slug,
+                    number=where,
+                )
+            )
     return findings

@@ -9,7 +9,7 @@ a STOP is never lost.
 from twilio.twiml.messaging_response import MessagingResponse
 
 from telephony.flows import twiml
-from telephony.flows.loading import release_for_caller, snapshot
+from telephony.flows.loading import caller_rule, release_for_caller, snapshot
 from telephony.messaging import inbound
 from telephony.phone_numbers import e164
 from telephony.webhooks.base import StoringWebhookView
@@ -42,13 +42,16 @@ class SmsWebhook(StoringWebhookView):
         to = e164(receiver) or receiver
         release = self.release(request, **kwargs)
         loaded_release = snapshot(release, try_anyway=True) if release else None
+        from_ = e164(sender) or sender
+        blocked = caller_rule(release, to=to, caller=from_, sms=True, try_anyway=True)
         reply = inbound.receive_sms(
             sid=sid,
-            from_=e164(sender) or sender,
+            from_=from_,
             to=to,
             body=param(request, "Body"),
             media_urls=media,
             rules=loaded_release.rules_for(to) if loaded_release else {},
+            blocked=blocked is not None,
         )
         response = MessagingResponse()
         if reply:

@@ -17,7 +17,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from telephony.exceptions import TelephonyError
 from telephony.flows import answers, menus, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
-from telephony.flows.loading import live_snapshot, release_for_caller, snapshot
+from telephony.flows.loading import caller_rule, live_snapshot, release_for_caller, snapshot
 from telephony.logs import calls
 from telephony.models import Step
 from telephony.phone_numbers import e164
@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 class VoiceWebhook(TwilioWebhookView):
     """A call came in: the `To` number picks the flow that answers, in the live release
-    (in the draft when a test caller calls)."""
+    (in the draft when a test caller calls), unless a caller rule of that release applies
+    to the caller first (blocked: refused or sent to its flow; priority: to its flow)."""
 
     def release(self, request, **kwargs) -> str:
         return release_for_caller(request.POST.get("From", ""))
@@ -44,7 +45,19 @@ class VoiceWebhook(TwilioWebhookView):
         answer = None
         try:
             release = request.telephony_release = self.release(request, **kwargs)
-            answer = answers.voice_answer(release, request.POST.get("To", ""))
+            to, caller = request.POST.get("To", ""), request.POST.get("From", "")
+            rule = caller_rule(release, to=to, caller=caller)
+            if rule is not None:
+                logger.info(
+                    "Caller rule %s (%s) applies to a call from %s to %s",
+                    rule.pattern,
+                    rule.kind,
+                    printable(caller, 64),
+                    printable(to, 64),
+                )
+                answer = answers.caller_rule_answer(release, rule)
+            else:
+                answer = answers.voice_answer(release, to)
         finally:  # a call we could not answer as we should is logged all the same
             if not is_simulation(request):  # a simulated call is not a call
                 log_inbound_call(request, answer.flow_id if answer else None)
