@@ -133,7 +133,13 @@ class StepInline(admin.StackedInline):
         (
             "Dial / Enqueue",
             {
-                "fields": [("dial_kind", "dial_target"), ("caller_id", "record"), "answered_flow"],
+                "fields": [
+                    ("dial_kind", "dial_target"),
+                    "ring_others",
+                    ("ring_mode", "screen"),
+                    ("caller_id", "record"),
+                    "answered_flow",
+                ],
                 "classes": ["step-for-dial", "step-for-enqueue"],
             },
         ),

@@ -152,26 +152,59 @@ def _gather(response, step: Step, loaded: LoadedFlow, attempt: int = 1):
     response.append(gather)
 
 
-def _dial(response, step: Step, loaded: LoadedFlow):
+def _dial(response, step: Step, loaded: LoadedFlow, ring: int = 0):
+    """A Dial of one person, of several at once, or of the `ring`-th of several in turn.
+
+    In turn, each Dial's action names who rang (?ring=), so the outcome webhook rings the
+    next one; screening gives each person a `url` that asks them to accept first."""
+    targets = step.ring_targets() if step.dial_kind != Step.DialKind.QUEUE else []
+    in_turn = step.ring_mode == Step.RingMode.IN_TURN and len(targets) > 1
     # With an action, Twilio asks us what next; without one it runs the following steps.
-    has_outcome = step.next_flow is not None or step.answered_flow is not None
+    has_outcome = (
+        step.next_flow is not None or step.answered_flow is not None or in_turn or step.screen
+    )
+    action = _step_url("dial", loaded, step) if has_outcome else None
+    if action and in_turn:
+        action = f"{action}?ring={ring}"
     dial = Dial(
         **_attrs(
-            action=_step_url("dial", loaded, step) if has_outcome else None,
+            action=action,
             method="POST" if has_outcome else None,
             caller_id=str(step.caller_id) if step.caller_id else None,
             timeout=step.timeout,
             record="record-from-answer" if step.record else None,
         )
     )
-    target = xml_safe(step.dial_target.strip())
-    if step.dial_kind == Step.DialKind.CLIENT:
-        dial.client(target)
-    elif step.dial_kind == Step.DialKind.QUEUE:
-        dial.queue(target)
-    else:
-        dial.number(target)
+    if step.dial_kind == Step.DialKind.QUEUE:
+        dial.queue(xml_safe(step.dial_target.strip()))
+        response.append(dial)
+        return
+    screen = _step_url("screen", loaded, step) if step.screen else None
+    for kind, target in [targets[ring]] if in_turn else targets:
+        noun = dial.client if kind == Step.DialKind.CLIENT else dial.number
+        noun(xml_safe(target), **_attrs(url=screen, method="POST" if screen else None))
     response.append(dial)
+
+
+def render_dial(step: Step, loaded: LoadedFlow, ring: int) -> VoiceResponse:
+    """The Dial of the `ring`-th person of a Dial that rings one after another."""
+    response = VoiceResponse()
+    _dial(response, step, loaded, ring=ring)
+    return response
+
+
+def screening(step: Step, loaded: LoadedFlow) -> VoiceResponse:
+    """What the person answering a screened Dial hears: accept with 1, else it is hung up
+    and counts as unanswered (the caller's Dial rings on, or ends unanswered)."""
+    announcement = step.text.strip() or f"Call for {loaded.flow.name}."
+    response = VoiceResponse()
+    gather = Gather(
+        action=_step_url("screen_accept", loaded, step), method="POST", num_digits=1, timeout=5
+    )
+    gather.say(xml_safe(f"{announcement} Press 1 to accept."))
+    response.append(gather)
+    response.hangup()
+    return response
 
 
 # Twilio's <Record> takes in-progress, completed and absent; "absent" (silence, nothing

@@ -98,6 +98,10 @@ class Step(models.Model):
         CLIENT = "client", "Twilio Client identity"
         QUEUE = "queue", "Queue"
 
+    class RingMode(models.TextChoices):
+        TOGETHER = "together", "All at once"
+        IN_TURN = "in_turn", "One after another"
+
     class RejectReason(models.TextChoices):
         REJECTED = "rejected", "Rejected"
         BUSY = "busy", "Busy"
@@ -178,6 +182,27 @@ class Step(models.Model):
         blank=True, help_text="Dial: one of our numbers or a verified caller ID."
     )
     record = models.BooleanField(default=False, help_text="Dial: record the call from answer.")
+    ring_others = models.TextField(
+        "also ring",
+        blank=True,
+        help_text="Dial: more people to ring, one per line: numbers (E.164) or, for a "
+        "Twilio Client identity, client:name. Up to 9.",
+    )
+    ring_mode = models.CharField(
+        max_length=8,
+        choices=RingMode.choices,
+        default=RingMode.TOGETHER,
+        blank=True,
+        help_text="Dial with several people: ring them all at once (the first to answer "
+        "takes the call), or one after another, each for the ring timeout.",
+    )
+    screen = models.BooleanField(
+        "screen calls",
+        default=False,
+        help_text="Dial: the person answering hears 'Call for <flow>, press 1 to accept' "
+        "(or this step's text); a call nobody accepts counts as unanswered, so it never ends "
+        "in someone's personal voicemail.",
+    )
     answered_flow = models.ForeignKey(
         CallFlow,
         null=True,
@@ -298,11 +323,42 @@ class Step(models.Model):
             )
         if self.timeout is not None and self.timeout < 1:
             errors["timeout"] = "The ring timeout must be at least 1 second."
+        if self.ring_others.strip():
+            if self.dial_kind == self.DialKind.QUEUE:
+                errors["ring_others"] = (
+                    "A queue is answered by whoever takes it: ring people instead."
+                )
+            else:
+                self._clean_ring_others(errors)
         if self.caller_id and not is_our_caller_id(self.caller_id):
             errors["caller_id"] = (
                 f"{self.caller_id} is neither one of our numbers nor a verified caller ID; "
                 "Twilio would reject the call. Add it under Phone numbers or Verified caller IDs."
             )
+
+    def _clean_ring_others(self, errors):
+        lines = [line.strip() for line in self.ring_others.splitlines() if line.strip()]
+        cleaned, bad = [], []
+        for line in lines:
+            target = ring_target(line)
+            if target is None:
+                bad.append(line)
+            else:
+                cleaned.append(target[1] if target[0] == self.DialKind.NUMBER else line)
+        if bad:
+            errors["ring_others"] = (
+                f"Not a number (E.164, e.g. +14155550100) or client:name: {', '.join(bad)}."
+            )
+        elif len(lines) > 9:
+            errors["ring_others"] = "Twilio rings at most 10 people at once: list 9 at most here."
+        else:
+            self.ring_others = "\n".join(cleaned)
+
+    def ring_targets(self) -> list[tuple[str, str]]:
+        """Everyone this Dial rings, in order: (kind, number or identity)."""
+        first = (self.dial_kind or self.DialKind.NUMBER, self.dial_target.strip())
+        others = [ring_target(line.strip()) for line in self.ring_others.splitlines()]
+        return [first, *(target for target in others if target is not None)]
 
     def _clean_record(self, errors):
         if self.max_length is not None and self.max_length < 1:
@@ -342,6 +398,21 @@ class Step(models.Model):
             errors["text"] = (
                 f"An SMS holds at most {SMS_MAX_CHARS} characters; this text has {len(self.text)}."
             )
+
+
+def ring_target(text: str) -> tuple[str, str] | None:
+    """One line of a Dial's "also ring": ("number", E.164) or ("client", identity)."""
+    if text.lower().startswith("client:"):
+        identity = text[len("client:") :].strip()
+        if re.fullmatch(r"[A-Za-z0-9_.\-@]+", identity):
+            return (Step.DialKind.CLIENT, identity)
+        return None
+    from phonenumber_field.phonenumber import to_python
+
+    number = to_python(text)
+    if number is None or not number.is_valid():
+        return None
+    return (Step.DialKind.NUMBER, number.as_e164)
 
 
 class MenuOptionManager(models.Manager):

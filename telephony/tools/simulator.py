@@ -475,6 +475,8 @@ class CallSimulator(LocalTwilio):
         notes = [f"timeout {element.get('timeout')} s"] if element.get("timeout") else []
         if element.get("callerId"):
             notes.append(f"caller ID {element.get('callerId')}")
+        if any(child.get("url") for child in element):
+            notes.append("screened: the person answering must press 1")
         extra = f" ({', '.join(notes)})" if notes else ""
         self._line("dial", f"Dials {target}{extra}: {self.dial_status}")
         status = self.dial_status
@@ -482,7 +484,13 @@ class CallSimulator(LocalTwilio):
             return None  # Twilio continues with the next verb after the dialled call
         params = {"DialCallStatus": status}
         if status == "completed":
-            params.update({"DialCallSid": "CA" + uuid.uuid4().hex, "DialCallDuration": "42"})
+            params.update(
+                {
+                    "DialCallSid": "CA" + uuid.uuid4().hex,
+                    "DialCallDuration": "42",
+                    "DialBridged": "true",
+                }
+            )
         return self._action(element, url, params)
 
     def _verb_record(self, element, url):

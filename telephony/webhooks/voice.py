@@ -174,19 +174,58 @@ def _attempt(value: str, tries: int) -> int:
 
 
 class DialOutcomeWebhook(StepOutcomeView):
+    """A Dial ended. Answered (and, when screened, accepted): the answered flow or hang
+    up. Not: the next person when ringing one after another, else the no-answer flow or
+    the steps after the Dial."""
+
     verb = Step.Verb.DIAL
 
     def outcome(self, request, loaded, step):
-        if request.POST.get("DialCallStatus") == "completed":
+        if self.answered(request, step):
             if step.answered_flow is None:
                 response = VoiceResponse()
                 response.hangup()
                 return response
             return self.go_to(self.flow_of(loaded, step.answered_flow))
-        # busy, no-answer, failed, canceled
+        # busy, no-answer, failed, canceled; or answered but not accepted
+        ring = _whole(request.GET.get("ring", ""))
+        if step.ring_mode == Step.RingMode.IN_TURN and ring + 1 < len(step.ring_targets()):
+            return twiml.render_dial(step, loaded, ring + 1)
         if step.next_flow is None:
             return self.continue_after(loaded, step)
         return self.go_to(self.flow_of(loaded, step.next_flow))
+
+    @staticmethod
+    def answered(request, step) -> bool:
+        if request.POST.get("DialCallStatus") != "completed":
+            return False
+        # A screened call the person did not accept was answered, but never bridged.
+        return not step.screen or request.POST.get("DialBridged", "true") != "false"
+
+
+def _whole(value: str) -> int:
+    return int(value) if value.isdigit() and len(value) < 3 else 0
+
+
+class ScreenWebhook(StepOutcomeView):
+    """The person a screened Dial rings answered: ask them to accept (twiml.screening)."""
+
+    verb = Step.Verb.DIAL
+
+    def outcome(self, request, loaded, step):
+        return twiml.screening(step, loaded)
+
+
+class ScreenAcceptWebhook(StepOutcomeView):
+    """Their key: 1 connects the caller (an empty answer bridges the call); else hang up."""
+
+    verb = Step.Verb.DIAL
+
+    def outcome(self, request, loaded, step):
+        response = VoiceResponse()
+        if request.POST.get("Digits", "").strip() != "1":
+            response.hangup()
+        return response
 
 
 class RecordOutcomeWebhook(StepOutcomeView):
