@@ -140,7 +140,14 @@ class StepInline(admin.StackedInline):
                     ("caller_id", "record"),
                     "answered_flow",
                 ],
-                "classes": ["step-for-dial", "step-for-enqueue"],
+                "classes": ["step-for-dial", "step-for-enqueue", "step-for-conference"],
+            },
+        ),
+        (
+            "Conference (the room is the dial target; the hold music its URL)",
+            {
+                "fields": [("moderators", "max_participants")],
+                "classes": ["step-for-conference"],
             },
         ),
         (

@@ -247,12 +247,12 @@ class CallLogAdmin(TestSendMixin, ReadOnlyLogAdmin):
         "sid",
     ]
     list_filter = ["direction", "status", "error_code", "flow"]
-    search_fields = ["sid", "from_number", "to_number", "flow__slug", "url"]
+    search_fields = ["sid", "from_number", "to_number", "flow__slug", "url", "conference"]
     fields = [
         ("sid", "direction", "status"),
         ("from_number", "to_number"),
         ("flow", "url"),
-        "duration",
+        ("duration", "conference"),
         ("error_code", "error_message"),
         ("created_at", "updated_at"),
     ]

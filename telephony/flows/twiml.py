@@ -265,6 +265,45 @@ def _hangup(response, step: Step, loaded: LoadedFlow):
     response.hangup()
 
 
+def _conference(response, step: Step, loaded: LoadedFlow):
+    # With moderators, who starts and ends the room depends on who calls: Twilio is sent
+    # to the step's webhook, which answers each caller (webhooks/voice.py).
+    if step.moderator_numbers():
+        response.redirect(_step_url("conference", loaded, step), method="POST")
+        return
+    _conference_dial(response, step, loaded, moderator=None)
+
+
+def conference(step: Step, loaded: LoadedFlow, *, moderator: bool) -> VoiceResponse:
+    """A caller joining a Conference step that has moderators, then what follows it."""
+    response = VoiceResponse()
+    _conference_dial(response, step, loaded, moderator=moderator)
+    return render_steps(response, loaded, loaded.steps_after(step))
+
+
+def _conference_dial(response, step: Step, loaded: LoadedFlow, *, moderator: bool | None):
+    """<Dial><Conference>room</Conference></Dial>. `moderator` None: the room has none
+    (it starts with the first caller); True/False: the caller is (not) a moderator."""
+    dial = Dial()
+    dial.conference(
+        xml_safe(step.dial_target.strip()),
+        **_attrs(
+            start_conference_on_enter=moderator is not False,
+            end_conference_on_exit=bool(moderator),
+            wait_url=xml_safe(step.url) if step.url else None,
+            wait_method="GET" if step.url else None,  # an audio file, fetched as a file
+            record="record-from-start" if step.record else None,
+            max_participants=step.max_participants,
+            status_callback=_step_url("conference_events", loaded, step),
+            status_callback_event="join leave",
+            status_callback_method="POST",
+        ),
+    )
+    response.append(dial)
+    if step.next_flow is not None:  # after the conference (the steps after it otherwise)
+        response.redirect(links.flow_url(loaded.release, step.next_flow.slug), method="POST")
+
+
 def _sms(response, step: Step, loaded: LoadedFlow):
     # <Sms> is deprecated in voice TwiML. Twilio is sent to the step's webhook, which
     # queues a text to the caller (services.queue_step_sms) and answers with the steps
@@ -284,6 +323,7 @@ _RENDERERS = {
     Step.Verb.REJECT: _reject,
     Step.Verb.HANGUP: _hangup,
     Step.Verb.SMS: _sms,
+    Step.Verb.CONFERENCE: _conference,
 }
 
 

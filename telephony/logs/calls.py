@@ -324,3 +324,9 @@ def record_inbound_call(*, sid: str, from_: str, to: str, status: str, flow_id: 
 def flush() -> bool:
     """Write this process's queued rows now (tests, shutdown hooks)."""
     return _writer.flush() if _writer is not None else True
+
+
+def record_conference(*, sid: str, conference: str) -> None:
+    """The call `sid` joined the conference room `conference` (its statusCallback)."""
+    if sid:
+        CallLog.objects.filter(sid=sid).update(conference=conference)

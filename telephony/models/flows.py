@@ -19,6 +19,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 from telephony.models.limits import SAY_MAX_CHARS, SMS_MAX_CHARS
 from telephony.models.numbers import is_our_caller_id
+from telephony.phone_numbers import e164
 
 
 class CallFlowManager(models.Manager):
@@ -87,6 +88,7 @@ class Step(models.Model):
         REJECT = "reject", "Reject"
         HANGUP = "hangup", "Hangup"
         SMS = "sms", "Sms (text the caller)"
+        CONFERENCE = "conference", "Conference"
 
     class GatherInput(models.TextChoices):
         DTMF = "dtmf", "Keypad"
@@ -195,6 +197,18 @@ class Step(models.Model):
         blank=True,
         help_text="Dial with several people: ring them all at once (the first to answer "
         "takes the call), or one after another, each for the ring timeout.",
+    )
+    moderators = models.TextField(
+        blank=True,
+        help_text="Conference: the numbers (E.164) of its moderators, one per line: the "
+        "room starts when one joins (the others hear the hold music until then) and ends "
+        "when they leave. Blank: it starts with the first caller.",
+    )
+    max_participants = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(2), MaxValueValidator(250)],
+        help_text="Conference: the most callers in the room at once (Twilio's default: 250).",
     )
     screen = models.BooleanField(
         "screen calls",
@@ -359,6 +373,23 @@ class Step(models.Model):
         first = (self.dial_kind or self.DialKind.NUMBER, self.dial_target.strip())
         others = [ring_target(line.strip()) for line in self.ring_others.splitlines()]
         return [first, *(target for target in others if target is not None)]
+
+    def _clean_conference(self, errors):
+        room = self.dial_target.strip()
+        if not room:
+            errors["dial_target"] = "A conference needs the room's name, e.g. Weekly sales."
+        elif len(room) > 128:
+            errors["dial_target"] = "Room names are at most 128 characters."
+        lines = [line.strip() for line in self.moderators.splitlines() if line.strip()]
+        numbers = [e164(line) for line in lines]
+        bad = [line for line, number in zip(lines, numbers, strict=True) if number is None]
+        if bad:
+            errors["moderators"] = f"Not a number (E.164, e.g. +14155550100): {', '.join(bad)}."
+        else:
+            self.moderators = "\n".join(numbers)
+
+    def moderator_numbers(self) -> frozenset[str]:
+        return frozenset(line.strip() for line in self.moderators.splitlines() if line.strip())
 
     def _clean_record(self, errors):
         if self.max_length is not None and self.max_length < 1:

@@ -53,6 +53,9 @@ class CallLog(LogEntry):
     duration = models.PositiveIntegerField(
         null=True, blank=True, help_text="Seconds, from Twilio's final status callback."
     )
+    conference = models.CharField(
+        max_length=128, blank=True, help_text="The conference room the caller joined, if any."
+    )
 
     class Meta(LogEntry.Meta):
         verbose_name = "call log"

@@ -132,6 +132,7 @@ def _step_edges(step: Step) -> list[Edge]:
         Step.Verb.RECORD: [("after recording", step.next_flow_id)],
         Step.Verb.ENQUEUE: [("left queue", step.next_flow_id)],
         Step.Verb.GATHER: [("no choice", step.give_up_flow_id)],
+        Step.Verb.CONFERENCE: [("after the conference", step.next_flow_id)],
     }.get(step.verb, [])
     edges = [Edge(step.flow_id, target, label) for label, target in labels if target]
     if step.verb == Step.Verb.REDIRECT and not step.next_flow_id and not step.url:

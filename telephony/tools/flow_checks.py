@@ -290,9 +290,12 @@ def _leaves_document(step: Step) -> bool:
         return True
     if step.verb == Step.Verb.GATHER:  # it always posts its action (actionOnEmptyResult)
         return bool(step.give_up_flow_id)
-    return step.verb in (Step.Verb.DIAL, Step.Verb.RECORD, Step.Verb.ENQUEUE) and bool(
-        step.next_flow_id
-    )
+    return step.verb in (
+        Step.Verb.DIAL,
+        Step.Verb.RECORD,
+        Step.Verb.ENQUEUE,
+        Step.Verb.CONFERENCE,
+    ) and bool(step.next_flow_id)
 
 
 def _step_targets(step: Step) -> list[tuple[str, int | None]]:
@@ -307,6 +310,8 @@ def _step_targets(step: Step) -> list[tuple[str, int | None]]:
         return [("leaving the queue", step.next_flow_id)]
     if step.verb == Step.Verb.GATHER:
         return [("giving up on the menu", step.give_up_flow_id)]
+    if step.verb == Step.Verb.CONFERENCE:
+        return [("after the conference", step.next_flow_id)]
     return []
 
 

@@ -11,6 +11,8 @@ from telephony.webhooks.fallback import FallbackWebhook
 from telephony.webhooks.messaging import ReleaseSmsWebhook, SmsWebhook
 from telephony.webhooks.status import StatusWebhook
 from telephony.webhooks.voice import (
+    ConferenceEventsWebhook,
+    ConferenceWebhook,
     DialOutcomeWebhook,
     EnqueueOutcomeWebhook,
     FlowWebhook,
@@ -70,6 +72,12 @@ urlpatterns = [
     path(f"{_step}/enqueue/", EnqueueOutcomeWebhook.as_view(), name="enqueue"),
     path(f"{_step}/wait/", WaitMusicWebhook.as_view(), name="wait"),
     path(f"{_step}/sms/", SmsStepWebhook.as_view(), name="sms_step"),
+    path(f"{_step}/conference/", ConferenceWebhook.as_view(), name="conference"),
+    path(
+        f"{_step}/conference/events/",
+        ConferenceEventsWebhook.as_view(),
+        name="conference_events",
+    ),
     path(f"{_step}/recording/", RecordingWebhook.as_view(), name="voicemail_recording"),
     path(f"{_step}/transcription/", TranscriptionWebhook.as_view(), name="voicemail_transcription"),
     path(f"{_legacy_voicemail}/recording/", LegacyRecordingWebhook.as_view()),

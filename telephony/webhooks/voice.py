@@ -24,7 +24,7 @@ from telephony.phone_numbers import e164
 from telephony.sending import services
 from telephony.text import printable
 from telephony.voicemail import recordings
-from telephony.webhooks.base import TwilioWebhookView
+from telephony.webhooks.base import StoringWebhookView, TwilioWebhookView
 from telephony.webhooks.params import param
 from telephony.webhooks.replay import log_for_replay
 from telephony.webhooks.signatures import is_simulation
@@ -226,6 +226,33 @@ class ScreenAcceptWebhook(StepOutcomeView):
         if request.POST.get("Digits", "").strip() != "1":
             response.hangup()
         return response
+
+
+class ConferenceWebhook(StepOutcomeView):
+    """A caller reaches a Conference step with moderators: a moderator starts the room and
+    ends it on leaving; everyone else waits for one, hearing the hold music."""
+
+    verb = Step.Verb.CONFERENCE
+
+    def outcome(self, request, loaded, step):
+        post = request.POST
+        outbound = post.get("Direction", "inbound").startswith("outbound")
+        caller = post.get("To", "") if outbound else post.get("From", "")
+        return twiml.conference(step, loaded, moderator=caller in step.moderator_numbers())
+
+
+class ConferenceEventsWebhook(StepOutcomeView, StoringWebhookView):
+    """The room's statusCallback: a caller joined, so their call log names the room."""
+
+    verb = Step.Verb.CONFERENCE
+
+    def outcome(self, request, loaded, step):
+        if request.POST.get("StatusCallbackEvent") == "participant-join":
+            calls.record_conference(
+                sid=param(request, "CallSid", 34),
+                conference=param(request, "FriendlyName", 128) or step.dial_target.strip(),
+            )
+        return VoiceResponse()
 
 
 class RecordOutcomeWebhook(StepOutcomeView):
