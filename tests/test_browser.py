@@ -316,3 +316,43 @@ def publish_from_the_flow_page(page, url):
     assert "First menu" in page.inner_text("#content")
     assert page.locator(".flow-diagram svg").count() >= 1
     shot(page, "06-release-1")
+
+
+def test_the_inbox_plays_a_voicemail(live_server, chromium, django_user_model, fake_twilio):
+    """The inbox's player loads the recording through our stream (never from Twilio
+    directly): the browser gets audio, HTTP 200 or 206, and can read its length."""
+    from telephony.models import Voicemail, VoicemailBox
+
+    django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-for-tests")
+    box = VoicemailBox.objects.create(name="Front desk")
+    sid = "RE" + "e" * 32
+    Voicemail.objects.create(
+        box=box,
+        recording_sid=sid,
+        recording_url=fake_twilio.add_recording(sid, seconds=1.5),
+        caller="+14155551234",
+        duration=2,
+        transcript="Please call me back.",
+    )
+    problems = []
+    with browser_page(chromium, problems) as page:
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/telephony/voicemail/")
+        page.fill("#id_username", "boss")
+        page.fill("#id_password", "pw-for-tests")
+        page.click("input[type=submit]")
+        page.wait_for_selector("audio.voicemail-player")
+        assert "Please call me back." in page.inner_text("#result_list")
+        src = page.get_attribute("audio.voicemail-player", "src")
+        assert src.startswith("/admin/telephony/voicemail/") and "twilio" not in src
+        with page.expect_response(lambda r: r.url.endswith(src)) as caught:
+            page.eval_on_selector(
+                "audio.voicemail-player", "a => { a.preload = 'auto'; a.load(); }"
+            )
+        response = caught.value
+        assert response.status in (200, 206)
+        assert response.headers["content-type"].startswith("audio/")
+        page.wait_for_function(
+            "() => document.querySelector('audio.voicemail-player').duration > 1"
+        )
+        shot(page, "07-voicemail-inbox")
+        assert problems == [], "\n".join(problems)

@@ -328,3 +328,42 @@ def test_the_inbox_pages_pass_the_csp(admin_client, boxes):
         for name, sources in POLICY.items():
             assert policy[name] == sources, (url, name)
         assert inline_code(response.content.decode()) == [], url
+
+
+# --- pruning ---------------------------------------------------------------------------------
+
+
+def test_prune_deletes_old_voicemails_here_and_at_twilio_and_keeps_refused_ones(boxes, fake_twilio):
+    import io
+    from datetime import timedelta
+
+    from django.core.management import CommandError, call_command
+    from django.utils import timezone
+
+    old, older, recent = (
+        make_voicemail(boxes[0], n, url=fake_twilio.add_recording(sid(n))) for n in (1, 2, 3)
+    )
+    Voicemail.objects.filter(pk__in=[old.pk, older.pk]).update(
+        created_at=timezone.now() - timedelta(days=91)
+    )
+    out = io.StringIO()
+    call_command("prune_voicemails", "--older-than", "90d", "--dry-run", stdout=out)
+    assert "2 voicemail(s) older than 90d would be deleted" in out.getvalue()
+    assert Voicemail.objects.count() == 3 and fake_twilio.received == []
+    fake_twilio.fail_next(400, 20001, "Recording is in use", path_contains=sid(2))
+    with pytest.raises(CommandError, match="1 voicemail"):
+        call_command(
+            "prune_voicemails", "--older-than", "90d", stdout=io.StringIO(), stderr=io.StringIO()
+        )
+    assert sorted(Voicemail.objects.values_list("pk", flat=True)) == [older.pk, recent.pk]
+    assert sid(1) not in fake_twilio.recordings and sid(3) in fake_twilio.recordings
+    call_command("prune_voicemails", "--older-than", "90d", stdout=io.StringIO())  # a retry
+    assert list(Voicemail.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+@pytest.mark.parametrize("age", ["0d", "ninety", "-3d", "90m"])
+def test_prune_refuses_an_age_it_cannot_read(db, age):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="give an age such as 90d"):
+        call_command("prune_voicemails", f"--older-than={age}")

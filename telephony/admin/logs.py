@@ -10,11 +10,14 @@ of the log they write to, and report the outcome (Twilio's SID or its error) as 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from telephony.admin import recordings
 from telephony.exceptions import TelephonyError
 from telephony.models import (
     SMS_MAX_CHARS,
@@ -253,9 +256,34 @@ class CallLogAdmin(TestSendMixin, ReadOnlyLogAdmin):
         ("from_number", "to_number"),
         ("flow", "url"),
         ("duration", "conference"),
+        "recording",
         ("error_code", "error_message"),
         ("created_at", "updated_at"),
     ]
+
+    readonly_fields = ["recording"]
+
+    def get_urls(self):
+        audio_view = self.admin_site.admin_view(self.audio_view)
+        return [
+            path("<int:pk>/recording/", audio_view, name="telephony_calllog_recording"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="recording")
+    def recording(self, obj):
+        if obj is None or not obj.recording_url:
+            return "-"
+        url = reverse("admin:telephony_calllog_recording", args=[obj.pk])
+        seconds = f" ({obj.recording_duration} s)" if obj.recording_duration else ""
+        return format_html("{}{}", recordings.player(url), seconds)
+
+    def audio_view(self, request, pk):
+        """The call's recording (a Dial with record on), streamed from Twilio's API."""
+        log = self.get_queryset(request).filter(pk=pk).first()
+        if log is None or not log.recording_url or not self.has_view_permission(request, log):
+            raise Http404("No such recording.")
+        return recordings.stream(request, log.recording_url, f"Call {log.sid}")
 
 
 @admin.register(OptOut)

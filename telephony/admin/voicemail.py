@@ -13,15 +13,15 @@ import logging
 
 from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, Value, When
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from telephony.admin import recordings
 from telephony.exceptions import TelephonyError
 from telephony.models import Voicemail, VoicemailBox, listenable_boxes
-from telephony.sending.backends import get_backend
-from telephony.voicemail import audio
+from telephony.voicemail import removal
 
 logger = logging.getLogger(__name__)
 
@@ -161,13 +161,7 @@ class VoicemailAdmin(admin.ModelAdmin):
     def player(self, obj):
         if obj is None or obj.pk is None:
             return "-"
-        url = reverse("admin:telephony_voicemail_audio", args=[obj.pk])
-        return format_html(
-            '<audio class="voicemail-player" controls preload="none" src="{}">'
-            '<a href="{}">Download</a></audio>',
-            url,
-            url,
-        )
+        return recordings.player(reverse("admin:telephony_voicemail_audio", args=[obj.pk]))
 
     @admin.display(description="call log")
     def call(self, obj):
@@ -216,36 +210,20 @@ class VoicemailAdmin(admin.ModelAdmin):
         voicemail = self.get_queryset(request).filter(pk=pk).first()
         if voicemail is None or not self.has_view_permission(request, voicemail):
             raise Http404("No such voicemail.")
-        try:
-            fetched = audio.fetch(
-                voicemail.recording_url, range_header=request.headers.get("Range", "")
-            )
-        except audio.RecordingRefused as exc:
-            logger.warning("Voicemail %s: %s", voicemail.recording_sid, exc)
-            return HttpResponse(str(exc), status=403, content_type="text/plain")
-        except audio.RecordingUnavailable as exc:
-            logger.warning("Voicemail %s: %s", voicemail.recording_sid, exc)
-            return HttpResponse(
-                f"The recording is not available: {exc}", status=502, content_type="text/plain"
-            )
-        if voicemail.state == Voicemail.State.NEW:
+        response = recordings.stream(
+            request, voicemail.recording_url, f"Voicemail {voicemail.recording_sid}"
+        )
+        if response.status_code < 300 and voicemail.state == Voicemail.State.NEW:
             Voicemail.objects.filter(pk=pk, state=Voicemail.State.NEW).update(
                 state=Voicemail.State.HEARD
             )
-        response = StreamingHttpResponse(
-            fetched.chunks, status=fetched.status, content_type=fetched.content_type
-        )
-        for name, value in fetched.headers.items():
-            response.headers[name] = value
-        response.headers.setdefault("Accept-Ranges", "bytes")
-        response.headers["Cache-Control"] = "private, no-store"
         return response
 
     # --- deleting here and at Twilio ------------------------------------------------
 
-    def _delete_at_twilio(self, request, obj) -> bool:
+    def _delete_here_and_at_twilio(self, request, obj) -> bool:
         try:
-            get_backend().delete_recording(obj.recording_sid)
+            removal.delete(obj)
         except TelephonyError as exc:
             self.message_user(
                 request,
@@ -257,9 +235,7 @@ class VoicemailAdmin(admin.ModelAdmin):
         return True
 
     def delete_model(self, request, obj):
-        if self._delete_at_twilio(request, obj):
-            super().delete_model(request, obj)
-        else:
+        if not self._delete_here_and_at_twilio(request, obj):
             request._voicemail_kept = True
 
     def delete_queryset(self, request, queryset):

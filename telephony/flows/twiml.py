@@ -173,6 +173,11 @@ def _dial(response, step: Step, loaded: LoadedFlow, ring: int = 0):
             caller_id=str(step.caller_id) if step.caller_id else None,
             timeout=step.timeout,
             record="record-from-answer" if step.record else None,
+            recording_status_callback=_step_url("dial_recording", loaded, step)
+            if step.record
+            else None,
+            recording_status_callback_method="POST" if step.record else None,
+            recording_status_callback_event="completed" if step.record else None,
         )
     )
     if step.dial_kind == Step.DialKind.QUEUE:

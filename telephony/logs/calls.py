@@ -330,3 +330,31 @@ def record_conference(*, sid: str, conference: str) -> None:
     """The call `sid` joined the conference room `conference` (its statusCallback)."""
     if sid:
         CallLog.objects.filter(sid=sid).update(conference=conference)
+
+
+def record_call_recording(
+    *, sid: str, recording_sid: str, recording_url: str, duration: str, from_: str, to: str
+) -> None:
+    """A recorded Dial's recording, on the call's log row (made now if the background
+    writer has not written it yet: it then only fills in the flow)."""
+    if not sid or not recording_sid.startswith("RE"):
+        return
+    url = recording_url if recording_url.startswith(("https://", "http://")) else ""
+    fields = {
+        "recording_sid": recording_sid,
+        "recording_url": url,
+        "recording_duration": int(duration) if duration.isdigit() else None,
+    }
+    if CallLog.objects.filter(sid=sid).update(**fields):
+        return
+    _, created = CallLog.objects.get_or_create(
+        sid=sid,
+        defaults={
+            "direction": Direction.INBOUND,
+            "from_number": from_[:128],
+            "to_number": to[:128],
+            **fields,
+        },
+    )
+    if not created:  # written meanwhile by the background writer
+        CallLog.objects.filter(sid=sid).update(**fields)

@@ -56,6 +56,12 @@ class CallLog(LogEntry):
     conference = models.CharField(
         max_length=128, blank=True, help_text="The conference room the caller joined, if any."
     )
+    # A Dial step with "record" on: the recording of the call, from its recording callback.
+    recording_sid = models.CharField("recording SID", max_length=34, blank=True)
+    recording_url = models.URLField("recording URL", max_length=500, blank=True)
+    recording_duration = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds of the call's recording."
+    )
 
     class Meta(LogEntry.Meta):
         verbose_name = "call log"

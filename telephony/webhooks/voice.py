@@ -207,6 +207,24 @@ def _whole(value: str) -> int:
     return int(value) if value.isdigit() and len(value) < 3 else 0
 
 
+class DialRecordingWebhook(StepOutcomeView, StoringWebhookView):
+    """A recorded Dial's recordingStatusCallback: the recording goes on the call's log."""
+
+    verb = Step.Verb.DIAL
+
+    def outcome(self, request, loaded, step):
+        if request.POST.get("RecordingStatus", "completed") == "completed":
+            calls.record_call_recording(
+                sid=param(request, "CallSid", 34),
+                recording_sid=param(request, "RecordingSid", 34),
+                recording_url=param(request, "RecordingUrl", 500),
+                duration=param(request, "RecordingDuration", 10),
+                from_=param(request, "From"),
+                to=param(request, "To"),
+            )
+        return VoiceResponse()
+
+
 class ScreenWebhook(StepOutcomeView):
     """The person a screened Dial rings answered: ask them to accept (twiml.screening)."""
 
