@@ -2,7 +2,8 @@
 
 A release is stored in Django's JSON fixture format with natural keys: flows by slug,
 steps by (flow, position), options by (flow, digits, phrase), numbers by number, SMS
-rules by (number, keyword). That is what `dumpdata --natural-foreign --natural-primary`
+rules by (number, keyword), schedules by name and their rows by (schedule, weekday,
+opening time) or (schedule, date). That is what `dumpdata --natural-foreign --natural-primary`
 writes and `loaddata` reads, so a release moves between environments as a file.
 
 Writing uses Django's serializer. Reading a release back for the webhooks cannot use
@@ -21,13 +22,26 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.core import serializers
 from django.core.serializers.json import DjangoJSONEncoder
 
-from telephony.models import CallFlow, MenuOption, PhoneNumber, SmsRule, Step, VoicemailBox
+from telephony.flows.schedules import ScheduleData
+from telephony.models import (
+    CallFlow,
+    ClosedDate,
+    MenuOption,
+    OpenRange,
+    PhoneNumber,
+    Schedule,
+    SmsRule,
+    SpecialDay,
+    Step,
+    VoicemailBox,
+)
 
-# What a release holds, in the order `loaddata` must create it. Numbers carry only which
+# What a release holds, in the order `loaddata` creates it. Numbers carry only which
 # flow answers them: their SID, name and send rate are the account's, not a release's.
 RELEASE_FIELDS = {
     CallFlow: None,
@@ -35,6 +49,12 @@ RELEASE_FIELDS = {
     MenuOption: None,
     PhoneNumber: ("number", "call_flow"),
     SmsRule: None,
+    # After the flows (as releases before schedules began): steps name their schedule,
+    # a forward reference that loaddata (and reset_draft) resolve once it is saved.
+    Schedule: None,
+    OpenRange: None,
+    ClosedDate: None,
+    SpecialDay: None,
 }
 # Kept out of every release: they change on every save without changing any call.
 UNRELEASED_FIELDS = {"updated_at", "created_at"}
@@ -57,15 +77,29 @@ def draft_objects() -> dict:
     Steps are renumbered 1..n in the order they run, as callers meet them; the rows
     themselves are not touched."""
     steps = list(
-        Step.objects.select_related("flow", "next_flow", "answered_flow", "box").order_by(
-            "flow__slug", "position", "pk"
-        )
+        Step.objects.select_related(
+            "flow", "next_flow", "answered_flow", "box", "schedule", "open_flow"
+        ).order_by("flow__slug", "position", "pk")
     )
     positions = defaultdict(int)
     for step in steps:
         positions[step.flow_id] += 1
         step.position = positions[step.flow_id]
-    return {
+    objects = {
+        Schedule: list(Schedule.objects.order_by("name")),
+        OpenRange: list(
+            OpenRange.objects.select_related("schedule").order_by(
+                "schedule__name", "weekday", "opens"
+            )
+        ),
+        ClosedDate: list(
+            ClosedDate.objects.select_related("schedule").order_by("schedule__name", "starts")
+        ),
+        SpecialDay: list(
+            SpecialDay.objects.select_related("schedule").order_by(
+                "schedule__name", "date", "opens"
+            )
+        ),
         CallFlow: list(CallFlow.objects.order_by("slug")),
         Step: steps,
         MenuOption: list(
@@ -80,6 +114,7 @@ def draft_objects() -> dict:
             )
         ),
     }
+    return {model: objects[model] for model in RELEASE_FIELDS}
 
 
 def to_fixture(objects: dict) -> str:
@@ -116,12 +151,19 @@ def stored_pk(obj) -> int | None:
 class LoadedFlow:
     """A flow of a release with its steps and options, detached from the database.
 
-    `release` names the release in the URLs the flow hands Twilio ("7", or "draft")."""
+    `release` names the release in the URLs the flow hands Twilio ("7", or "draft");
+    `schedules` are the release's, by name (what its Hours steps decide by)."""
 
     flow: CallFlow
     steps: tuple[Step, ...]
     options: tuple[MenuOption, ...]
     release: str = "draft"
+    schedules: dict[str, ScheduleData] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def hours_steps(self) -> tuple[Step, ...]:
+        """The flow's Hours steps: its TwiML depends on the time of the call when any."""
+        return tuple(step for step in self.steps if step.verb == Step.Verb.HOURS)
 
     @property
     def slug(self) -> str:
@@ -145,6 +187,7 @@ class Snapshot:
     flows: dict[str, LoadedFlow] = field(default_factory=dict)
     numbers: dict[str, PhoneNumber] = field(default_factory=dict)
     sms_rules: dict[str, dict[str, SmsRule]] = field(default_factory=dict)
+    schedules: dict[str, ScheduleData] = field(default_factory=dict)
 
     def flow(self, slug: str) -> LoadedFlow | None:
         return self.flows.get(slug)
@@ -203,8 +246,12 @@ class _Reader:
 
 
 def read_snapshot(fixture: str, release: str) -> Snapshot:
-    """The release's flows, numbers and rules in memory: six queries, whatever its size."""
+    """The release's flows, numbers, rules and schedules in memory: a query for the draft's
+    keys of each of flows, steps, options and numbers (and schedules, when it has any),
+    whatever its size."""
     reader = _Reader(json.loads(fixture))
+    snapshot = Snapshot(release=release)
+    snapshot.schedules = _read_schedules(reader)
     flows = reader.build(CallFlow, dict(_natural_pks(CallFlow.objects.values_list("slug", "pk"))))
     steps = reader.build(
         Step, dict(_natural_pks(Step.objects.values_list("flow__slug", "position", "pk")))
@@ -218,7 +265,6 @@ def read_snapshot(fixture: str, release: str) -> Snapshot:
         {(str(n),): pk for n, pk in PhoneNumber.objects.values_list("number", "pk")},
     )
     rules = reader.build(SmsRule, {})
-    snapshot = Snapshot(release=release)
     steps_of, options_of = defaultdict(list), defaultdict(list)
     for step in steps:
         steps_of[step.flow.slug].append(step)
@@ -230,11 +276,35 @@ def read_snapshot(fixture: str, release: str) -> Snapshot:
             steps=tuple(sorted(steps_of[flow.slug], key=lambda s: s.position)),
             options=tuple(options_of[flow.slug]),
             release=release,
+            schedules=snapshot.schedules,
         )
     snapshot.numbers = {str(phone.number): phone for phone in numbers}
     for rule in rules:
         snapshot.sms_rules.setdefault(str(rule.phone_number.number), {})[rule.keyword] = rule
     return snapshot
+
+
+def _read_schedules(reader: _Reader) -> dict[str, ScheduleData]:
+    """The release's schedules with their rows, by name. A release without any (every
+    release before schedules existed) costs no query."""
+    if not reader.by_model[Schedule._meta.label_lower]:
+        return {}
+    schedules = reader.build(
+        Schedule, dict(_natural_pks(Schedule.objects.values_list("name", "pk")))
+    )
+    rows = {model: defaultdict(list) for model in (OpenRange, ClosedDate, SpecialDay)}
+    for model in rows:
+        for row in reader.build(model, {}):  # nothing links to them: stand-in keys will do
+            rows[model][row.schedule.name].append(row)
+    return {
+        schedule.name: ScheduleData.of(
+            schedule,
+            rows[OpenRange][schedule.name],
+            rows[ClosedDate][schedule.name],
+            rows[SpecialDay][schedule.name],
+        )
+        for schedule in schedules
+    }
 
 
 def _natural_pks(rows):
