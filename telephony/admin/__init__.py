@@ -5,8 +5,16 @@
 - `broadcasts`: broadcasts: create, start/pause/resume/cancel, progress, results;
 - `releases`: the release list and pages, Publish changes, discarding draft changes, test
   callers, and the draft notice on flow and number pages;
+- `schedules`: open hours, closed dates, holidays and special days, with a week view;
 - `tools`: the flow checks, diagram and call simulators shown on flow and number pages;
 - `voicemail`: the voicemail inbox and its boxes.
 """
 
-from telephony.admin import broadcasts, flows, logs, releases, voicemail  # noqa: F401  (registers the ModelAdmins)
+from telephony.admin import (  # noqa: F401  (registers the ModelAdmins)
+    broadcasts,
+    flows,
+    logs,
+    releases,
+    schedules,
+    voicemail,
+)

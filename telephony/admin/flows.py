@@ -24,7 +24,7 @@ from django.utils.html import format_html, format_html_join
 from telephony.admin.logs import SmsRuleInline  # also registers the log and opt-out admins
 from telephony.admin.releases import DraftNoticeMixin
 from telephony.admin.tools import FlowToolsMixin, NumberToolsMixin
-from telephony.flows import twiml
+from telephony.flows import schedules, twiml
 from telephony.flows.loading import load_flow
 from telephony.models import (
     CallFlow,
@@ -105,7 +105,7 @@ class StepInline(admin.StackedInline):
     fk_name = "flow"
     extra = 0
     ordering = ["position", "pk"]
-    autocomplete_fields = ["next_flow", "answered_flow"]
+    autocomplete_fields = ["next_flow", "answered_flow", "open_flow", "schedule"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # Each group carries a `step-for-<verb>` class per verb it applies to; step_fields.js
     # shows only the groups of the verb chosen (everything shows without JavaScript).
@@ -140,6 +140,8 @@ class StepInline(admin.StackedInline):
             },
         ),
         ("Reject", {"fields": ["reason"], "classes": ["step-for-reject"]}),
+        # Closed callers go to the "Next flow" above; either blank: the steps after it.
+        ("Hours", {"fields": ["schedule", "open_flow"], "classes": ["step-for-hours"]}),
     ]
 
     class Media:
@@ -195,14 +197,16 @@ def flow_users(flows) -> list[str]:
         for option in options
     ]
     steps = (
-        Step.objects.filter(Q(next_flow__in=ids) | Q(answered_flow__in=ids))
+        Step.objects.filter(Q(next_flow__in=ids) | Q(answered_flow__in=ids) | Q(open_flow__in=ids))
         .exclude(flow__in=ids)
-        .select_related("flow", "next_flow", "answered_flow")
+        .select_related("flow", "next_flow", "answered_flow", "open_flow")
         .order_by("flow__name", "position")
     )
     for step in steps:
         targets = [
-            flow.name for flow in (step.next_flow, step.answered_flow) if flow and flow.pk in ids
+            flow.name
+            for flow in (step.next_flow, step.answered_flow, step.open_flow)
+            if flow and flow.pk in ids
         ]
         rows.append(
             format_html(
@@ -274,6 +278,7 @@ class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
         for related, label in (
             ("entered_from_steps", "goes to"),
             ("answered_from_steps", "answered call"),
+            ("opened_from_steps", "while open"),
         ):
             rows += [
                 (
@@ -293,7 +298,9 @@ class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
         loaded = load_flow(obj.slug) if obj.pk else None
         if loaded is None:
             return "Save the flow to see its TwiML."
-        xml = twiml.render_flow(loaded).to_xml()
+        # Its Hours steps as decided now (the preview says what a caller would get).
+        xml = twiml.render_flow(loaded, hours=schedules.decide_flow(loaded, schedules.now()))
+        xml = xml.to_xml()
         pretty = minidom.parseString(xml).toprettyxml(indent="  ")
         # Styled (wrapping long lines) by telephony/admin.css: no style attribute, which the
         # Content-Security-Policy would block.

@@ -131,6 +131,7 @@ def _step_edges(step: Step) -> list[Edge]:
         Step.Verb.DIAL: [("no answer", step.next_flow_id), ("answered", step.answered_flow_id)],
         Step.Verb.RECORD: [("after recording", step.next_flow_id)],
         Step.Verb.ENQUEUE: [("left queue", step.next_flow_id)],
+        Step.Verb.HOURS: [("open", step.open_flow_id), ("closed", step.next_flow_id)],
     }.get(step.verb, [])
     edges = [Edge(step.flow_id, target, label) for label, target in labels if target]
     if step.verb == Step.Verb.REDIRECT and not step.next_flow_id and not step.url:
