@@ -237,7 +237,9 @@ def _intervals(schedule: ScheduleData, day: datetime.date):
         if end.date() > day and end.time() != datetime.time(0, 0):
             if day_plan(schedule, day + DAY).closed_reason:  # cut at midnight
                 end = datetime.datetime.combine(day + DAY, datetime.time(0, 0))
-        out.append((instant(start, zone), instant(end, zone), reason))
+        start, end = instant(start, zone), instant(end, zone)
+        if start < end:  # a range inside the hour the clocks skip never opens
+            out.append((start, end, reason))
     return sorted(out)
 
 
@@ -312,10 +314,12 @@ def upcoming_closures(
     for offset in range(days):
         day = today + offset * DAY
         reason = day_plan(schedule, day).closed_reason
-        if not reason or not schedule.weekly.get(day.weekday()):  # closed that day anyway
+        if not reason:
             continue
         if out and out[-1].reason == reason and out[-1].ends == day - DAY:
-            out[-1] = out[-1]._replace(ends=day)
+            out[-1] = out[-1]._replace(ends=day)  # the same closure goes on
+            continue
+        if not schedule.weekly.get(day.weekday()):  # closed that day anyway
             continue
         if len(out) >= count:
             break

@@ -74,7 +74,7 @@ class Schedule(models.Model):
     )
     holiday_country = models.CharField(
         "public holidays of",
-        max_length=3,
+        max_length=10,
         blank=True,
         help_text=(
             "Closed on this country's public holidays: its ISO code, e.g. US (or US-CA for "
