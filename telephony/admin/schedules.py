@@ -11,6 +11,8 @@ import datetime
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import widgets
+from django.db import models
 from django.utils.html import format_html, format_html_join
 
 from telephony.flows import schedules
@@ -18,6 +20,8 @@ from telephony.models import ClosedDate, OpenRange, Schedule, SpecialDay
 from telephony.models.schedules import time_zone_names
 
 CLOSURES_SHOWN = 10
+# Times as staff type them: 09:00, not 09:00:00.
+HOURS_AND_MINUTES = {models.TimeField: {"widget": widgets.AdminTimeWidget(format="%H:%M")}}
 
 
 def schedule_data(schedule: Schedule) -> schedules.ScheduleData:
@@ -48,6 +52,7 @@ class ScheduleForm(forms.ModelForm):
 
 class OpenRangeInline(admin.TabularInline):
     model = OpenRange
+    formfield_overrides = HOURS_AND_MINUTES
     extra = 0
     verbose_name_plural = (
         "Weekly opening hours (several a day allowed; a range that closes at or before it "
@@ -64,6 +69,7 @@ class ClosedDateInline(admin.TabularInline):
 
 class SpecialDayInline(admin.TabularInline):
     model = SpecialDay
+    formfield_overrides = HOURS_AND_MINUTES
     extra = 0
     fields = ["date", "opens", "closes", "label"]
     verbose_name_plural = (

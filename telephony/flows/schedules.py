@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +40,7 @@ UTC = datetime.UTC
 DAY = datetime.timedelta(days=1)
 # How far ahead next_changes() and upcoming_closures() look (and the checks' "next year").
 HORIZON_DAYS = 400
+MEMO_DAYS = 4 * HORIZON_DAYS  # entries a schedule keeps (plans and intervals: two a day)
 _WEEKDAY_NAMES = dict(WEEKDAYS)
 NO_TIME_ZONE = "the schedule has no valid time zone"
 OUTSIDE_HOURS = "outside opening hours"
@@ -106,6 +107,17 @@ class ScheduleData:
     ranges: tuple = ()  # .weekday, .opens, .closes
     closures: tuple = ()  # .starts, .ends, .label
     special_days: tuple = ()  # .date, .opens, .closes, .label
+    # Days already worked out (plans and open intervals by date): the rows never change,
+    # so a call decides with two dictionary lookups once its days are known.
+    memo: dict = field(default_factory=dict, repr=False)
+
+    def remembered(self, key, build):
+        value = self.memo.get(key)
+        if value is None:
+            if len(self.memo) >= MEMO_DAYS:
+                self.memo.clear()
+            value = self.memo[key] = build()
+        return value
 
     @classmethod
     def of(cls, schedule, ranges, closures, special_days) -> ScheduleData:
@@ -175,6 +187,10 @@ def _weekly_ranges(schedule: ScheduleData, day: datetime.date):
 
 def day_plan(schedule: ScheduleData, day: datetime.date) -> DayPlan:
     """The ranges open on local date `day`, or why it is closed all day."""
+    return schedule.remembered(("plan", day), lambda: _day_plan(schedule, day))
+
+
+def _day_plan(schedule: ScheduleData, day: datetime.date) -> DayPlan:
     special = schedule.specials.get(day)
     if special:
         ranges = []
@@ -228,6 +244,10 @@ def _to_utc(schedule: ScheduleData, at: datetime.datetime) -> datetime.datetime:
 
 def _intervals(schedule: ScheduleData, day: datetime.date):
     """(start, end, reason) of each range that opens on `day`, as UTC instants."""
+    return schedule.remembered(("intervals", day), lambda: _build_intervals(schedule, day))
+
+
+def _build_intervals(schedule: ScheduleData, day: datetime.date):
     zone = schedule.zone
     out = []
     plan = day_plan(schedule, day)
@@ -240,7 +260,7 @@ def _intervals(schedule: ScheduleData, day: datetime.date):
         start, end = instant(start, zone), instant(end, zone)
         if start < end:  # a range inside the hour the clocks skip never opens
             out.append((start, end, reason))
-    return sorted(out)
+    return tuple(sorted(out))
 
 
 def is_open(schedule: ScheduleData, at: datetime.datetime) -> Decision:
