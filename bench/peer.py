@@ -26,8 +26,8 @@ from config.urls import urlpatterns as site_urlpatterns
 
 # The release a freshly seeded bench database serves (the demo, published as release 1)
 # and the Gather's position in the main menu (after the greeting and the Hours step, which
-# renders nothing while the office is open: bench/run.py freezes the clock there). The peer reads no database, so it cannot
-# look them up; the digits cost nothing either way.
+# renders nothing while the office is open: bench/run.py freezes the clock there). The peer
+# reads no database, so it cannot look them up; the digits cost nothing either way.
 DEMO_RELEASE = 1
 DEMO_GATHER_STEP = 3
 
@@ -46,6 +46,7 @@ def main_menu(base: str) -> VoiceResponse:
     gather = response.gather(
         action=f"{base}/twilio/releases/{DEMO_RELEASE}/flows/main-menu/steps/{DEMO_GATHER_STEP}/gather/",
         method="POST",
+        action_on_empty_result=True,  # no input comes back too: the menu counts its tries
         input="dtmf speech",
         num_digits=1,
         timeout=5,
@@ -55,8 +56,6 @@ def main_menu(base: str) -> VoiceResponse:
         "For sales, press 1. To leave a voicemail, press 2. "
         "To get our address by text message, press 3."
     )
-    response.say("Sorry, we didn't hear anything.")
-    response.redirect(f"{base}/twilio/releases/{DEMO_RELEASE}/flows/main-menu/", method="POST")
     return response
 
 

@@ -30,6 +30,7 @@ STEP_DEFAULTS = {
     "max_length": "",
     "play_beep": "on",
     "reason": "rejected",
+    "tries": 3,
 }
 
 

@@ -54,7 +54,7 @@ def test_change_page_shows_checks_and_diagram(demo, admin_client):
     svg = html[html.index("<svg", start) : html.index("</svg>", start) + 6]
     root = ET.fromstring(svg)  # well-formed SVG, inline
     texts = {"".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")}
-    assert {"+15005550006", 'press 2 / say "voicemail"', "no answer", "redirect"} <= texts
+    assert {"+15005550006", 'press 2 / say "voicemail"', "no answer", "no choice"} <= texts
     assert "Simulate a call" in html
     assert simulate_url(flow) in html
 

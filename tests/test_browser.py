@@ -174,6 +174,9 @@ OTHER_PAGES = [
     "/admin/telephony/messagelog/",
     "/admin/telephony/messagelog/send-test-sms/",
     "/admin/telephony/optout/add/",
+    "/admin/telephony/release/",
+    "/admin/telephony/release/publish/",
+    "/admin/telephony/testcaller/add/",
 ]
 
 
@@ -228,7 +231,11 @@ def build_and_call(page, url):
     # groups only, and a Gather's when the verb changes.
     assert visible_step_groups(page, 0) == {"Voice and repetition"}
     page.select_option("#id_steps-0-verb", "gather")
-    assert visible_step_groups(page, 0) == {"Voice and repetition", "Input and timing"}
+    assert visible_step_groups(page, 0) == {
+        "Voice and repetition",
+        "Input and timing",
+        "When the caller makes no choice",
+    }
     page.select_option("#id_steps-0-verb", "say")
     assert visible_step_groups(page, 0) == {"Voice and repetition"}
     add_step(page, 1, "hangup")
@@ -287,3 +294,25 @@ def build_and_call(page, url):
     assert lines[-1] == "Hangs up: the call is over (<Hangup>)."
     assert page.locator("button[name=key]").count() == 0
     shot(page, "04-simulator-pressed-1")
+
+    publish_from_the_flow_page(page, url)
+
+
+def publish_from_the_flow_page(page, url):
+    """The flow page says the draft is unpublished; its link leads to Publish changes,
+    which lists the changes in words; publishing lands on the new release's page."""
+    page.goto(f"{url}/admin/telephony/callflow/")
+    notice = page.inner_text(".draft-notice")
+    assert "nothing is published yet" in notice, notice
+    page.click(".draft-notice a")
+    page.wait_for_selector("#publish_form")
+    changes = page.locator("#draft-changes li").all_inner_texts()
+    assert any('Flow "Front desk" added' in line for line in changes), changes
+    page.fill("#id_note", "First menu")
+    shot(page, "05-publish-changes")
+    page.click("input[name=publish]")
+    page.wait_for_selector("ul.messagelist")
+    assert "Release 1" in page.inner_text("#content")
+    assert "First menu" in page.inner_text("#content")
+    assert page.locator(".flow-diagram svg").count() >= 1
+    shot(page, "06-release-1")

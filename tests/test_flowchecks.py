@@ -304,3 +304,41 @@ def test_check_flows_command_passes_with_warnings_only(db, capsys):
 def test_check_flows_command_on_clean_data(db, capsys):
     call_command("check_flows")
     assert "No problems found" in capsys.readouterr().out
+
+
+# --- menus that give up ----------------------------------------------------------------------
+
+
+def test_a_menu_that_starts_over_on_silence_has_no_way_out(db):
+    sales = make_flow("sales", steps=[{"verb": "say", "text": "Sales"}, {"verb": "hangup"}])
+    flow = menu(
+        options=[("1", sales)],
+        steps=[{"verb": "gather", "num_digits": 1}, {"verb": "say", "text": "Nothing?"}],
+    )
+    Step.objects.create(flow=flow, position=3, verb="redirect", next_flow=flow)
+    (finding,) = found(flow="menu", step=1)
+    assert finding.severity == WARNING and "No way out on silence" in finding.message
+    step = flow.steps.get(verb="gather")
+    step.give_up_flow = sales
+    step.save()
+    messages = [f.message for f in found(flow="menu")]
+    assert not any("No way out" in message for message in messages)
+    # The menu now always leaves for an option or the give-up flow: the rest never plays.
+    assert any("Never played" in message for message in messages), messages
+
+
+def test_the_demo_menu_gives_up_to_voicemail(demo):
+    gather = Step.objects.get(flow__slug="main-menu", verb="gather")
+    assert (gather.tries, gather.give_up_flow.slug) == (3, "voicemail")
+    assert not [f for f in find_problems() if f.flow == "main-menu"]
+
+
+def test_a_menu_cannot_give_up_to_itself(db):
+    from django.core.exceptions import ValidationError
+
+    flow = menu()
+    step = flow.steps.get()
+    step.give_up_flow = flow
+    with pytest.raises(ValidationError) as caught:
+        step.full_clean()
+    assert "never get out" in caught.value.message_dict["give_up_flow"][0]

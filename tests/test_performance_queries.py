@@ -196,7 +196,7 @@ def admin_flow_form(flow: CallFlow, texts) -> dict:
     for i, (step, text) in enumerate(zip(steps, texts, strict=True)):
         fields = {"id": step.pk, "flow": flow.pk, "position": step.position, "verb": "say"}
         fields |= {"text": text, "loop": 1, "length": 1, "input": "dtmf", "dial_kind": "number"}
-        fields |= {"reason": "rejected", "play_beep": "on"}
+        fields |= {"reason": "rejected", "play_beep": "on", "tries": 3}
         data.update({f"steps-{i}-{key}": value for key, value in fields.items()})
     return data
 

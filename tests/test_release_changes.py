@@ -441,7 +441,7 @@ def test_a_field_missing_from_an_older_release_is_its_default():
 
 def test_nothing_published_means_everything_is_added(demo):
     assert describe(None, draft_fixture()) == [
-        'Flow "Main menu" added (5 steps, 3 options)',
+        'Flow "Main menu" added (3 steps, 3 options)',
         'Flow "Sales" added (2 steps)',
         'Flow "Text our address" added (3 steps)',
         'Flow "Voicemail" added (2 steps)',

@@ -83,7 +83,7 @@ def test_publish_prints_the_changes_then_the_release_it_published(published):
 def test_the_first_publish_lists_everything_as_added(demo):
     lines = run("publish_flows", "--note", "The demo")
     assert lines[0] == "Nothing is published yet; the draft holds:"
-    assert '  Flow "Main menu" added (5 steps, 3 options)' in lines
+    assert '  Flow "Main menu" added (3 steps, 3 options)' in lines
     assert f'  Number {DEMO} now answers with "Main menu"' in lines
     assert lines[-1] == "Published release 1: new calls get it now."
     assert live().number == 1

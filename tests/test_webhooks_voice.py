@@ -34,11 +34,11 @@ def said(root):
 
 def test_demo_number_answers_with_main_menu(live_demo, twilio):
     root = parse_twiml(twilio.post("/twilio/voice/", {"To": DEMO, "From": "+14155551234"}))
-    assert verbs(root) == ["Say", "Gather", "Say", "Redirect"]
+    assert verbs(root) == ["Say", "Gather"]
     gather = root.find("Gather")
     assert gather.get("numDigits") == "1"
     assert gather.get("action") == gather_path()
-    assert root.find("Redirect").text == "/twilio/releases/1/flows/main-menu/"
+    assert gather.get("actionOnEmptyResult") == "true"  # no input comes to us, counted
 
 
 def test_to_in_national_format_still_finds_the_number(live_demo, twilio):
@@ -132,13 +132,50 @@ def test_unanswered_dial_goes_to_voicemail(live_demo, twilio, status):
 def test_invalid_digits_say_so_and_repeat_the_menu(live_demo, twilio, digits):
     root = parse_twiml(twilio.post(gather_path(), {"Digits": digits}))
     assert said(root)[0] == twiml.INVALID_OPTION
-    assert verbs(root) == ["Say", "Gather", "Say", "Redirect"]
+    assert verbs(root) == ["Say", "Gather"]
+    assert root.find("Gather").get("action") == gather_path() + "?try=2"
 
 
-def test_no_input_runs_the_steps_after_the_gather(live_demo, twilio):
+def test_no_input_asks_again_saying_so(live_demo, twilio):
     root = parse_twiml(twilio.post(gather_path(), {"Digits": ""}))
-    assert verbs(root) == ["Say", "Redirect"]
-    assert said(root) == ["Sorry, we didn't hear anything."]
+    assert verbs(root) == ["Say", "Gather"]
+    assert said(root)[0] == twiml.NO_INPUT
+
+
+def test_after_the_last_try_the_demo_menu_gives_up_to_voicemail(live_demo, twilio):
+    path = gather_path()
+    for attempt in (1, 2):
+        root = parse_twiml(twilio.post(path, {"Digits": "9" if attempt == 1 else ""}))
+        path = root.find("Gather").get("action")
+    assert path.endswith("?try=3")
+    root = parse_twiml(twilio.post(path, {"Digits": ""}))
+    assert verbs(root) == ["Say", "Record"]  # the demo's give-up flow: voicemail
+
+
+@pytest.mark.parametrize("try_param", ["99", "-1", "abc", "1" * 50])
+def test_a_try_number_twilio_never_sent_is_read_as_bounded(live_demo, twilio, try_param):
+    root = parse_twiml(twilio.post(f"{gather_path()}?try={try_param}", {"Digits": ""}))
+    assert verbs(root) in (["Say", "Gather"], ["Say", "Record"])
+
+
+def test_giving_up_without_a_give_up_flow_runs_the_steps_after_or_says_goodbye(db, twilio):
+    target = make_flow("target", steps=[{"verb": "say", "text": "Chosen."}])
+    make_flow(
+        "after",
+        steps=[{"verb": "gather", "tries": 1}, {"verb": "say", "text": "Let us try later."}],
+        options=[("1", target)],
+    )
+    make_flow("bare", steps=[{"verb": "gather", "tries": 2}], options=[("1", target)])
+    make_number(
+        "+14155550123", make_flow("entry", steps=[{"verb": "redirect", "next_flow": target}])
+    )
+    publish()
+    after = parse_twiml(twilio.post(step_path("after", "gather", "gather"), {"Digits": ""}))
+    assert said(after) == ["Let us try later."]
+    bare = step_path("bare", "gather", "gather")
+    assert verbs(parse_twiml(twilio.post(bare, {"Digits": ""}))) == ["Say", "Gather"]
+    gave_up = parse_twiml(twilio.post(f"{bare}?try=2", {"Digits": "7"}))
+    assert said(gave_up) == [twiml.GAVE_UP] and verbs(gave_up) == ["Say", "Hangup"]
 
 
 def test_speech_input_picks_option_by_phrase_or_spoken_digit(db, twilio):

@@ -105,7 +105,7 @@ class StepInline(admin.StackedInline):
     fk_name = "flow"
     extra = 0
     ordering = ["position", "pk"]
-    autocomplete_fields = ["next_flow", "answered_flow", "open_flow", "schedule"]
+    autocomplete_fields = ["next_flow", "answered_flow", "give_up_flow", "open_flow", "schedule"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # Each group carries a `step-for-<verb>` class per verb it applies to; step_fields.js
     # shows only the groups of the verb chosen (everything shows without JavaScript).
@@ -124,6 +124,10 @@ class StepInline(admin.StackedInline):
                 "fields": [("input", "num_digits", "timeout", "finish_on_key")],
                 "classes": ["step-for-gather", "step-for-dial", "step-for-record"],
             },
+        ),
+        (
+            "When the caller makes no choice",
+            {"fields": [("tries", "give_up_flow")], "classes": ["step-for-gather"]},
         ),
         (
             "Dial / Enqueue",

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 UNAVAILABLE = "Sorry, this service is not available right now. Please try again later. Goodbye."
 INVALID_OPTION = "Sorry, that is not a valid option."
+NO_INPUT = "Sorry, we didn't hear anything."
+GAVE_UP = "Sorry, we could not get your choice. Please call again. Goodbye."
 TECHNICAL_PROBLEM = "Sorry, we are having technical difficulties. Please try again later. Goodbye."
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -71,8 +73,16 @@ def render_flow(
 
 
 def render_steps(
-    response: VoiceResponse, loaded: LoadedFlow, steps, *, hours: Mapping | None = None
+    response: VoiceResponse,
+    loaded: LoadedFlow,
+    steps,
+    *,
+    retry: tuple[Step, int] | None = None,
+    hours: Mapping | None = None,
 ) -> VoiceResponse:
+    """`steps` of `loaded` as TwiML. `retry`: (a Gather, its try number) when the menu is
+    asked again: its action then counts the try (see webhooks/voice.py, GatherWebhook).
+    `hours`: the decisions of the Hours steps among them."""
     for step in steps:
         if step.verb == Step.Verb.HOURS:
             if _hours(response, step, loaded, (hours or {}).get(step.position)):
@@ -85,7 +95,11 @@ def render_steps(
             )
             continue
         try:
-            renderer(response, step, loaded)
+            if step.verb == Step.Verb.GATHER:
+                attempt = retry[1] if retry is not None and retry[0] is step else 1
+                _gather(response, step, loaded, attempt=attempt)
+            else:
+                renderer(response, step, loaded)
         except Exception:  # stored data we did not expect: skip the step, keep the call
             logger.exception(
                 "Skipping step %s of flow %s: cannot render", step.position, loaded.slug
@@ -118,14 +132,24 @@ def _pause(response, step: Step, loaded: LoadedFlow):
     response.pause(length=step.length)
 
 
-def _gather(response, step: Step, loaded: LoadedFlow):
+def gather_url(loaded: LoadedFlow, step: Step, attempt: int = 1) -> str:
+    """A Gather's action; the try number rides along from the second try on, so that a
+    menu is asked at most `step.tries` times in a call, whatever the call did before."""
+    url = _step_url("gather", loaded, step)
+    return f"{url}?try={attempt}" if attempt > 1 else url
+
+
+def _gather(response, step: Step, loaded: LoadedFlow, attempt: int = 1):
     phrases = [option.phrase.strip() for option in loaded.options if option.phrase.strip()]
     listens_for_speech = "speech" in (step.input or "")
     gather = Gather(
         **_attrs(
             input=step.input or Step.GatherInput.DTMF,
-            action=_step_url("gather", loaded, step),
+            action=gather_url(loaded, step, attempt),
             method="POST",
+            # No input comes to us too: we count the tries (Twilio would run the steps
+            # after the Gather, and a menu that redirects to itself would loop forever).
+            action_on_empty_result=True,
             num_digits=step.num_digits,
             timeout=step.timeout,
             finish_on_key=step.finish_on_key,

@@ -150,6 +150,21 @@ class Step(models.Model):
         validators=[RegexValidator(r"^[0-9*#]$", "Use one key: 0-9, * or #.")],
         help_text="Gather/Record: the key that ends input (Twilio's default is #).",
     )
+    tries = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="Gather: how many times the menu is asked when the caller presses nothing "
+        "or a key no option has, before giving up.",
+    )
+    give_up_flow = models.ForeignKey(
+        CallFlow,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="given_up_from_steps",
+        help_text="Gather: where a caller goes who made no choice after the last try, e.g. "
+        "voicemail (blank: the steps after the menu, or a polite goodbye if there are none).",
+    )
 
     # Dial / Enqueue
     dial_kind = models.CharField(
@@ -280,6 +295,11 @@ class Step(models.Model):
             errors["timeout"] = "The timeout must be at least 1 second."
         if not self.input:
             errors["input"] = "Choose what the Gather listens for."
+        if self.give_up_flow_id is not None and self.give_up_flow_id == self.flow_id:
+            errors["give_up_flow"] = (
+                "Giving up cannot lead back to this menu: callers would never get out. "
+                "Choose another flow (e.g. voicemail), or leave it blank."
+            )
 
     def _clean_dial(self, errors):
         target = self.dial_target.strip()

@@ -132,6 +132,7 @@ def _step_edges(step: Step) -> list[Edge]:
         Step.Verb.RECORD: [("after recording", step.next_flow_id)],
         Step.Verb.ENQUEUE: [("left queue", step.next_flow_id)],
         Step.Verb.HOURS: [("open", step.open_flow_id), ("closed", step.next_flow_id)],
+        Step.Verb.GATHER: [("no choice", step.give_up_flow_id)],
     }.get(step.verb, [])
     edges = [Edge(step.flow_id, target, label) for label, target in labels if target]
     if step.verb == Step.Verb.REDIRECT and not step.next_flow_id and not step.url:
@@ -152,9 +153,9 @@ def neighbourhood(flow: CallFlow, depth: int = DEPTH) -> Neighbourhood:
     flows = {f.pk: f for f in CallFlow.objects.all()}
     all_edges = _edges(
         MenuOption.objects.order_by("flow_id", "digits", "phrase"),
-        Step.objects.exclude(
-            verb__in=[Step.Verb.SAY, Step.Verb.PLAY, Step.Verb.PAUSE, Step.Verb.GATHER]
-        ).order_by("flow_id", "position"),
+        Step.objects.exclude(verb__in=[Step.Verb.SAY, Step.Verb.PLAY, Step.Verb.PAUSE]).order_by(
+            "flow_id", "position"
+        ),
     )
     around = defaultdict(set)
     for edge in all_edges:

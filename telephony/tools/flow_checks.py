@@ -260,6 +260,26 @@ def _check_steps(graph: _Graph, flow: CallFlow) -> list[Finding]:
                         "This Gather has no menu options: every key is 'not a valid option'.",
                     )
                 )
+        if step.verb == Step.Verb.GATHER and step.give_up_flow_id is None:
+            back = next(
+                (
+                    later
+                    for later in steps[index + 1 :]
+                    if later.verb == Step.Verb.REDIRECT and later.next_flow_id == flow.pk
+                ),
+                None,
+            )
+            if back is not None:
+                findings.append(
+                    _step_finding(
+                        WARNING,
+                        flow,
+                        step,
+                        f"No way out on silence: after its last try this menu gives up to the "
+                        f"steps after it, and step {back.position} starts the menu over, for "
+                        "ever. Choose where a caller goes who makes no choice (e.g. voicemail).",
+                    )
+                )
         if step.verb == Step.Verb.REDIRECT and step.next_flow_id is None and not step.url:
             findings.append(
                 _step_finding(
@@ -339,11 +359,14 @@ def _leaves_document(step: Step) -> bool:
     """True when Twilio never runs the steps after this one in the same flow.
 
     Redirect, Hangup and Reject leave at once. A Dial, Record or Enqueue with a next flow
-    hands Twilio an action whose answer is another flow or a hangup (see webhooks.py); an
-    Hours step with a flow for both branches redirects either way.
+    hands Twilio an action whose answer is another flow or a hangup, and so does a Gather
+    with a flow for callers who make no choice (see webhooks/voice.py); an Hours step with
+    a flow for both branches redirects either way.
     """
     if step.verb in _ENDS_DOCUMENT:
         return True
+    if step.verb == Step.Verb.GATHER:  # it always posts its action (actionOnEmptyResult)
+        return bool(step.give_up_flow_id)
     if step.verb == Step.Verb.HOURS:
         return bool(step.next_flow_id and step.open_flow_id)
     return step.verb in (Step.Verb.DIAL, Step.Verb.RECORD, Step.Verb.ENQUEUE) and bool(
@@ -361,6 +384,8 @@ def _step_targets(step: Step) -> list[tuple[str, int | None]]:
         return [("after recording", step.next_flow_id)]
     if step.verb == Step.Verb.ENQUEUE:
         return [("leaving the queue", step.next_flow_id)]
+    if step.verb == Step.Verb.GATHER:
+        return [("giving up on the menu", step.give_up_flow_id)]
     if step.verb == Step.Verb.HOURS:
         return [("while open", step.open_flow_id), ("while closed", step.next_flow_id)]
     return []

@@ -188,23 +188,42 @@ class StepOutcomeView(HoursMixin, TwilioWebhookView):
 
 
 class GatherWebhook(StepOutcomeView):
+    """The caller's choice at a menu. No key or a key no option has: the menu again, at
+    most `step.tries` times (the try is in the action URL's ?try=), then the step's
+    give-up flow, else the steps after the menu, else a polite goodbye."""
+
     verb = Step.Verb.GATHER
 
     def outcome(self, request, loaded, step):
         digits = request.POST.get("Digits", "").strip()
         speech = request.POST.get("SpeechResult", "").strip()
-        if not digits and not speech:
-            # Nothing entered: carry on after the Gather, as Twilio itself would.
-            return self.continue_after(loaded, step)
-        option = menus.match_option(loaded.options, digits=digits, speech=speech)
-        if option is None:
+        if digits or speech:
+            option = menus.match_option(loaded.options, digits=digits, speech=speech)
+            if option is not None:
+                return self.go_to(self.flow_of(loaded, option.target_flow))
+        attempt = _attempt(request.GET.get("try", ""), step.tries)
+        if attempt < step.tries:
             response = VoiceResponse()
-            response.say(twiml.INVALID_OPTION)
+            response.say(twiml.INVALID_OPTION if digits or speech else twiml.NO_INPUT)
             steps = (step, *loaded.steps_after(step))
             return twiml.render_steps(
-                response, loaded, steps, hours=self.hours(request, loaded, steps)
+                response,
+                loaded,
+                steps,
+                retry=(step, attempt + 1),
+                hours=self.hours(request, loaded, steps),
             )
-        return self.go_to(self.flow_of(loaded, option.target_flow))
+        if step.give_up_flow is not None:
+            return self.go_to(self.flow_of(loaded, step.give_up_flow))
+        if loaded.steps_after(step):
+            return self.continue_after(loaded, step)
+        return answers.goodbye_twiml(twiml.GAVE_UP)
+
+
+def _attempt(value: str, tries: int) -> int:
+    """The try the caller is on, from the action URL (1 when absent or not a number)."""
+    attempt = int(value) if value.isdigit() and len(value) < 3 else 1
+    return min(max(attempt, 1), max(tries, 1))
 
 
 class DialOutcomeWebhook(StepOutcomeView):
