@@ -645,3 +645,18 @@ def test_staff_build_a_schedule_and_an_hours_step_in_the_admin(db, admin_client)
     assert str(schedule.ranges.get()) == "Monday 22:00-06:00"
     flow_page = admin_client.get("/admin/telephony/callflow/add/").content.decode()
     assert "step-for-hours" in flow_page
+
+
+@pytest.mark.django_db
+def test_a_release_page_says_the_hours_step_and_the_schedules(live_demo):
+    from telephony.admin.release_text import snapshot_in_words
+
+    html = snapshot_in_words(loading.snapshot("1"))
+    assert (
+        "Hours by &quot;Office hours&quot;, open -&gt; the steps after, "
+        "closed -&gt; &quot;We are closed&quot;" in html
+    )
+    assert (
+        "<li>Office hours (America/Los_Angeles, US holidays): Monday 09:00-17:00, "
+        "Tuesday 09:00-17:00" in html
+    )
