@@ -200,6 +200,8 @@ def server_env(database_url: str, port: int, extra: dict) -> dict:
             "SECURE_HSTS_SECONDS": "0",
             "WEB_CONCURRENCY": "2",
             "GUNICORN_BIND": f"127.0.0.1:{port}",
+            # The demo's Hours step decides as in the tests (open): the same menu all day.
+            "TELEPHONY_NOW": "2026-12-23T10:00:00-08:00",
         }
     )
     env.update(extra)

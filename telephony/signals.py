@@ -2,7 +2,7 @@
 hears it) invalidates it. Releases never change, so nothing here touches them.
 
 Connected in `TelephonyConfig.ready()`. Saves and deletes of flows, steps, menu options,
-numbers and caller IDs (admin, fixtures, shell) all send these signals; bulk `update()`
+numbers, caller IDs and schedules (with their hours, closed dates and special days) (admin, fixtures, shell) all send these signals; bulk `update()`
 and raw SQL do not, so call `flows.cache.invalidate()` after those.
 """
 
@@ -12,9 +12,13 @@ from telephony.flows import cache
 from telephony.models import (
     CallerRule,
     CallFlow,
+    ClosedDate,
     MenuOption,
+    OpenRange,
     PhoneNumber,
+    Schedule,
     SmsRule,
+    SpecialDay,
     Step,
     TestCaller,
     VerifiedCallerId,
@@ -32,6 +36,10 @@ RENDERED_MODELS = (
     TestCaller,
     VerifiedCallerId,
     VoicemailBox,
+    Schedule,
+    OpenRange,
+    ClosedDate,
+    SpecialDay,
 )
 
 

@@ -191,3 +191,24 @@ def check_webhook_middleware(app_configs, **kwargs):
             id="telephony.W007",
         )
     ]
+
+
+@register()
+def check_frozen_clock(app_configs, **kwargs):
+    """TELEPHONY_NOW (tests, demos) must be a time; an unreadable one would stop every
+    Hours step deciding."""
+    from telephony.flows.schedules import parse_time
+
+    if not settings.TELEPHONY_NOW:
+        return []
+    try:
+        parse_time(settings.TELEPHONY_NOW)
+    except ValueError:
+        return [
+            Error(
+                f"TELEPHONY_NOW {settings.TELEPHONY_NOW!r} is not an ISO 8601 time.",
+                hint="Use e.g. 2026-12-23T10:00-05:00, or leave it blank for the real time.",
+                id="telephony.E006",
+            )
+        ]
+    return []

@@ -91,6 +91,8 @@ def server_env(database_url: str, port: int, **extra: str) -> dict[str, str]:
             # connect would otherwise hold the stop for gunicorn's default 20 s.
             "GUNICORN_GRACEFUL_TIMEOUT": "5",
             "PYTHONUNBUFFERED": "1",
+            # The demo's Hours step decides as in the tests (config/settings/test.py).
+            "TELEPHONY_NOW": "2026-12-23T10:00:00-08:00",
         }
     )
     env.update(extra)

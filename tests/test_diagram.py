@@ -296,6 +296,7 @@ def test_release_graph_is_the_whole_release_as_published(demo):
     graph = diagram.release_graph(loading.snapshot("1"))
     assert graph.center is None
     assert {f.slug for f in graph.flows.values()} == {
+        "closed",
         "main-menu",
         "sales",
         "voicemail",

@@ -425,8 +425,8 @@ def test_sms_rules():
 
 
 def test_models_this_module_does_not_know_are_said_to_have_changed():
-    extra = {"model": "telephony.schedule", "fields": {"name": "Office hours"}}
-    assert changes(SALES, [*SALES, extra]) == ["Telephony.schedule changed"]
+    extra = {"model": "telephony.voicemailbox", "fields": {"name": "Front desk"}}
+    assert changes(SALES, [*SALES, extra]) == ["Voicemail boxes changed"]
     assert changes([*SALES, extra], [*SALES, extra]) == []
 
 
@@ -441,16 +441,19 @@ def test_a_field_missing_from_an_older_release_is_its_default():
 
 def test_nothing_published_means_everything_is_added(demo):
     assert describe(None, draft_fixture()) == [
-        'Flow "Main menu" added (2 steps, 3 options)',
+        'Flow "Main menu" added (3 steps, 3 options)',
         'Flow "Sales" added (2 steps)',
         'Flow "Text our address" added (3 steps)',
         'Flow "Voicemail" added (2 steps)',
         'Flow "Voicemail thanks" added (2 steps)',
+        'Flow "We are closed" added (2 steps)',
         'Number +15005550006 now answers with "Main menu"',
         "SMS rule (default reply) of +15005550006 added: "
         '"Thanks for your message! Text HOURS for our opening hours…"',
         'SMS rule HOURS of +15005550006 added: "We are open Monday to Friday, 9am to 5pm Pacific '
         'time."',
+        'Schedule "Office hours" added (America/Los_Angeles, US holidays; 5 weekly ranges, '
+        "no closed dates)",
     ]
     assert describe_draft() == describe(None, draft_fixture())
 

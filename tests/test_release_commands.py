@@ -83,7 +83,7 @@ def test_publish_prints_the_changes_then_the_release_it_published(published):
 def test_the_first_publish_lists_everything_as_added(demo):
     lines = run("publish_flows", "--note", "The demo")
     assert lines[0] == "Nothing is published yet; the draft holds:"
-    assert '  Flow "Main menu" added (2 steps, 3 options)' in lines
+    assert '  Flow "Main menu" added (3 steps, 3 options)' in lines
     assert f'  Number {DEMO} now answers with "Main menu"' in lines
     assert lines[-1] == "Published release 1: new calls get it now."
     assert live().number == 1
@@ -390,8 +390,8 @@ def test_an_import_the_checks_find_errors_in_says_so(published, tmp_path):
         ("not json", "Not a release file: not JSON (Expecting value: line 1 column 1 (char 0))."),
         (
             '[{"model": "auth.user", "fields": {}}]',
-            "Not a release file: expected a JSON list of flows, steps, options, numbers and "
-            "SMS rules, as `manage.py export_release` writes.",
+            "Not a release file: expected a JSON list of flows, steps, options, numbers, "
+            "SMS rules and schedules, as `manage.py export_release` writes.",
         ),
         (
             '[{"model": "telephony.callflow", "pk": 1, "fields": {"slug": "x", "name": "X"}}]',

@@ -171,6 +171,7 @@ def test_a_call_that_began_before_a_publish_finishes_on_its_release(live_demo, t
     MenuOption.objects.filter(flow__slug="main-menu", digits="2").update(target_flow=elsewhere)
     CallFlow.objects.filter(slug="voicemail").delete()
     Step.objects.filter(flow__slug="sales", verb="dial").update(next_flow=elsewhere)
+    Step.objects.filter(flow__slug="closed", verb="redirect").update(next_flow=elsewhere)
     flowcache.invalidate()  # bulk updates send no signal
     publish()
     assert said(call(twilio, sid="CA2"))[0] == "The new menu."  # new calls: release 2

@@ -202,6 +202,9 @@ TELEPHONY_PUBLIC_URL = env("TELEPHONY_PUBLIC_URL", default="")
 SITE_URL = env("SITE_URL", default="")
 # Voicemail notices wait this long for Twilio's transcript before going out without it.
 TELEPHONY_TRANSCRIPT_WAIT = env.float("TELEPHONY_TRANSCRIPT_WAIT", default=120.0)
+# Schedules (Hours steps) decide as if it were this time (ISO 8601, e.g.
+# 2026-12-23T10:00-05:00): for tests and demos only; blank, the real time. A check warns.
+TELEPHONY_NOW = env("TELEPHONY_NOW", default="")
 # Switch signature validation off only for local experiments; a system check warns.
 TELEPHONY_VALIDATE_SIGNATURES = env.bool("TELEPHONY_VALIDATE_SIGNATURES", default=True)
 

@@ -36,3 +36,7 @@ TELEPHONY_CACHE_WATCHER = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SITE_URL = "https://switchboard.example.com"
 TELEPHONY_TRANSCRIPT_WAIT = 120.0
+# Hours steps decide at a fixed time, so that tests walking the demo do not depend on the
+# time of day: Wednesday 23 December 2026, 10:00 in Los Angeles (the demo office is open).
+# tests/test_schedules.py sets other times.
+TELEPHONY_NOW = "2026-12-23T10:00:00-08:00"

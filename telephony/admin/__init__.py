@@ -6,6 +6,7 @@
 - `callers`: caller rules (blocked and priority callers);
 - `releases`: the release list and pages, Publish changes, discarding draft changes, test
   callers, and the draft notice on flow and number pages;
+- `schedules`: open hours, closed dates, holidays and special days, with a week view;
 - `tools`: the flow checks, diagram and call simulators shown on flow and number pages;
 - `voicemail`: the voicemail inbox and its boxes.
 """
@@ -16,5 +17,6 @@ from telephony.admin import (  # noqa: F401  (registers the ModelAdmins)
     flows,
     logs,
     releases,
+    schedules,
     voicemail,
 )

@@ -24,7 +24,7 @@ from django.utils.html import format_html, format_html_join
 from telephony.admin.logs import SmsRuleInline  # also registers the log and opt-out admins
 from telephony.admin.releases import DraftNoticeMixin
 from telephony.admin.tools import FlowToolsMixin, NumberToolsMixin
-from telephony.flows import twiml
+from telephony.flows import schedules, twiml
 from telephony.flows.loading import load_flow
 from telephony.models import (
     CallerRule,
@@ -106,7 +106,7 @@ class StepInline(admin.StackedInline):
     fk_name = "flow"
     extra = 0
     ordering = ["position", "pk"]
-    autocomplete_fields = ["next_flow", "answered_flow", "give_up_flow"]
+    autocomplete_fields = ["next_flow", "answered_flow", "give_up_flow", "open_flow", "schedule"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # Each group carries a `step-for-<verb>` class per verb it applies to; step_fields.js
     # shows only the groups of the verb chosen (everything shows without JavaScript).
@@ -158,6 +158,8 @@ class StepInline(admin.StackedInline):
             },
         ),
         ("Reject", {"fields": ["reason"], "classes": ["step-for-reject"]}),
+        # Closed callers go to the "Next flow" above; either blank: the steps after it.
+        ("Hours", {"fields": ["schedule", "open_flow"], "classes": ["step-for-hours"]}),
     ]
 
     class Media:
@@ -214,16 +216,19 @@ def flow_users(flows) -> list[str]:
     ]
     steps = (
         Step.objects.filter(
-            Q(next_flow__in=ids) | Q(answered_flow__in=ids) | Q(give_up_flow__in=ids)
+            Q(next_flow__in=ids)
+            | Q(answered_flow__in=ids)
+            | Q(give_up_flow__in=ids)
+            | Q(open_flow__in=ids)
         )
         .exclude(flow__in=ids)
-        .select_related("flow", "next_flow", "answered_flow", "give_up_flow")
+        .select_related("flow", "next_flow", "answered_flow", "give_up_flow", "open_flow")
         .order_by("flow__name", "position")
     )
     for step in steps:
         targets = [
             flow.name
-            for flow in (step.next_flow, step.answered_flow, step.give_up_flow)
+            for flow in (step.next_flow, step.answered_flow, step.give_up_flow, step.open_flow)
             if flow and flow.pk in ids
         ]
         rows.append(
@@ -306,6 +311,7 @@ class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
             ("entered_from_steps", "goes to"),
             ("answered_from_steps", "answered call"),
             ("given_up_from_steps", "caller made no choice"),
+            ("opened_from_steps", "while open"),
         ):
             rows += [
                 (
@@ -325,7 +331,9 @@ class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
         loaded = load_flow(obj.slug) if obj.pk else None
         if loaded is None:
             return "Save the flow to see its TwiML."
-        xml = twiml.render_flow(loaded).to_xml()
+        # Its Hours steps as decided now (the preview says what a caller would get).
+        xml = twiml.render_flow(loaded, hours=schedules.decide_flow(loaded, schedules.now()))
+        xml = xml.to_xml()
         pretty = minidom.parseString(xml).toprettyxml(indent="  ")
         # Styled (wrapping long lines) by telephony/admin.css: no style attribute, which the
         # Content-Security-Policy would block.

@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
+from telephony.flows.schedules import week_view
 from telephony.models import CallFlow, Step
 
 QUOTE_CHARS = 80
@@ -77,6 +78,11 @@ def step_in_words(step: Step) -> str:
         parts.append("Hang up")
     elif verb == Step.Verb.SMS:
         parts.append(f"Text the caller {_quoted(step.text)}")
+    elif verb == Step.Verb.HOURS:
+        schedule = _quoted(step.schedule.name) if step.schedule is not None else "(no schedule)"
+        parts.append(f"Hours by {schedule}")
+        for when, target in (("open", step.open_flow), ("closed", step.next_flow)):
+            parts.append(f"{when} -> {_flow_name(target) if target else 'the steps after'}")
     else:
         parts.append(step.get_verb_display())
     return ", ".join(parts)
@@ -139,6 +145,27 @@ def snapshot_in_words(snapshot) -> str:
             format_html(
                 '<h3>SMS auto-replies</h3><ul class="release-options">{}</ul>',
                 format_html_join("", "<li>{}: {} -> &ldquo;{}&rdquo;</li>", rules),
+            )
+        )
+    schedules = [
+        (
+            name,
+            data.time_zone or "no time zone",
+            ", ".join(f"{day} {' '.join(spans)}" for day, spans in week_view(data) if spans)
+            or "never open",
+            f", {data.holiday_region} holidays" if data.holiday_region else "",
+        )
+        for name, data in sorted(snapshot.schedules.items())
+    ]
+    if schedules:
+        sections.append(
+            format_html(
+                '<h3>Schedules</h3><ul class="release-options">{}</ul>',
+                format_html_join(
+                    "",
+                    "<li>{} ({}{}): {}</li>",
+                    ((name, zone, holidays, week) for name, zone, week, holidays in schedules),
+                ),
             )
         )
     if not sections:

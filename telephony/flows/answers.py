@@ -4,23 +4,45 @@ A flow's TwiML depends only on its release (and settings), never on the call, so
 worker renders it once and keeps the XML: for good for a published release, until the
 next change for the draft (see flows/cache.py). This module only caches; `twiml` stays
 pure and does the rendering.
+
+Hours steps. A flow with Hours steps depends on the time of the call too, but only
+through each step's decision, open or closed: so the decisions (flows/schedules.py, made
+in memory from the release's schedules, a few microseconds) are part of the cache key,
+and the flow is rendered once per release and combination of decisions (two for one
+Hours step). A warm call to such a flow costs no query either. The branches render as a
+Redirect to the chosen flow of the same release, or as nothing (the steps after it).
+
+Why not a webhook of its own for the decision (the step a Redirect to
+`.../steps/<n>/hours/`, answering with the branch)? It would cost every call one more
+round trip from Twilio before the caller hears anything, and change the TwiML of every
+flow with an Hours step even while open; deciding when the flow's document is fetched
+is as good, since its steps before the Hours step take seconds at most.
 """
 
+from collections.abc import Callable, Mapping
 from functools import cache as forever
 from typing import NamedTuple
 
-from telephony.flows import cache, twiml
+from telephony.flows import cache, schedules, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
 from telephony.flows.loading import snapshot
 from telephony.phone_numbers import e164
 
 
-def flow_twiml(loaded: LoadedFlow) -> str:
-    """`twiml.render_flow(loaded)` as XML, rendered once per flow and release."""
+def flow_twiml(loaded: LoadedFlow, hours: Mapping | None = None) -> str:
+    """`twiml.render_flow(loaded)` as XML, rendered once per flow and release (and per
+    combination of its Hours steps' decisions: `hours`, default: decided now)."""
+    if not loaded.hours_steps:
+        key, hours = ("twiml", loaded.slug), None
+    else:
+        if hours is None:
+            hours = schedules.decide_flow(loaded, schedules.now())
+        opened = tuple(sorted(position for position, got in hours.items() if got.open))
+        key = ("twiml", loaded.slug, opened)
     return cache.for_release(
         loaded.release,
-        ("twiml", loaded.slug),
-        lambda: twiml.render_flow(loaded).to_xml(),
+        key,
+        lambda: twiml.render_flow(loaded, hours=hours).to_xml(),
         try_anyway=True,  # rendering reads no database: a worker holding the release can
     )
 
@@ -47,19 +69,29 @@ class VoiceAnswer(NamedTuple):
     xml: str
     flow_id: int | None = None
     flow_slug: str = ""
+    flow: LoadedFlow | None = None
 
 
-def voice_answer(release: str, to: str) -> VoiceAnswer:
+HoursDecider = Callable[[LoadedFlow], Mapping]
+
+
+def voice_answer(release: str, to: str, *, hours: HoursDecider | None = None) -> VoiceAnswer:
     """The answer of `release` ("7", "draft"; "" when none is live) to a call to `to`, the
     number as Twilio sent it.
 
     One cache entry per release and number called, holding the flow's XML itself: reading
     the number (E.164), its flow and the rendering are all one lookup on the call's
     critical path. Twilio writes our numbers the same way on every call, so the entries
-    are as many as our numbers (and bounded like every entry)."""
+    are as many as our numbers (and bounded like every entry). A flow with Hours steps
+    is looked up by its decisions (`hours(flow)`, default: decided now) in a second entry.
+    """
     if not release or len(to) > MAX_NUMBER_LENGTH:  # nothing published, or no number
         return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
-    return cache.for_release(release, ("voice", to), lambda: _voice_answer(release, e164(to)))
+    answer = cache.for_release(release, ("voice", to), lambda: _voice_answer(release, e164(to)))
+    if answer.flow is not None and answer.flow.hours_steps:
+        decided = hours(answer.flow) if hours is not None else None
+        return answer._replace(xml=flow_twiml(answer.flow, decided))
+    return answer
 
 
 def _voice_answer(release: str, number: str | None) -> VoiceAnswer:
@@ -71,10 +103,11 @@ def _voice_answer(release: str, number: str | None) -> VoiceAnswer:
         return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
     if loaded is None:
         return VoiceAnswer(goodbye_twiml(twiml.UNAVAILABLE))
-    return VoiceAnswer(flow_twiml(loaded), stored_pk(loaded.flow), loaded.slug)
+    xml = "" if loaded.hours_steps else flow_twiml(loaded)  # decided per call (above)
+    return VoiceAnswer(xml, stored_pk(loaded.flow), loaded.slug, loaded)
 
 
-def caller_rule_answer(release: str, rule) -> VoiceAnswer:
+def caller_rule_answer(release: str, rule, *, hours: HoursDecider | None = None) -> VoiceAnswer:
     """The answer to a call a caller rule of `release` applies to (flows/callers.py)."""
     if rule.action != rule.Action.FLOW:
         return VoiceAnswer(reject_twiml(rule.action))
@@ -82,4 +115,5 @@ def caller_rule_answer(release: str, rule) -> VoiceAnswer:
     loaded = loaded_release.flow(rule.flow.slug) if loaded_release and rule.flow else None
     if loaded is None:
         return VoiceAnswer(goodbye_twiml(twiml.UNAVAILABLE))
-    return VoiceAnswer(flow_twiml(loaded), stored_pk(loaded.flow), loaded.slug)
+    decided = hours(loaded) if hours is not None and loaded.hours_steps else None
+    return VoiceAnswer(flow_twiml(loaded, decided), stored_pk(loaded.flow), loaded.slug)

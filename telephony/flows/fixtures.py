@@ -2,7 +2,8 @@
 
 A release is stored in Django's JSON fixture format with natural keys: flows by slug,
 steps by (flow, position), options by (flow, digits, phrase), numbers by number, SMS
-rules by (number, keyword), caller rules by (number or "", caller). That is what `dumpdata --natural-foreign --natural-primary`
+rules by (number, keyword), caller rules by (number or "", caller), schedules by name and
+their rows by (schedule, weekday, opening time) or (schedule, date). That is what `dumpdata --natural-foreign --natural-primary`
 writes and `loaddata` reads, so a release moves between environments as a file.
 
 Writing uses Django's serializer. Reading a release back for the webhooks cannot use
@@ -21,22 +22,28 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.core import serializers
 from django.core.serializers.json import DjangoJSONEncoder
 
 from telephony.flows.callers import ordered
+from telephony.flows.schedules import ScheduleData
 from telephony.models import (
     CallerRule,
     CallFlow,
+    ClosedDate,
     MenuOption,
+    OpenRange,
     PhoneNumber,
+    Schedule,
     SmsRule,
+    SpecialDay,
     Step,
     VoicemailBox,
 )
 
-# What a release holds, in the order `loaddata` must create it. Numbers carry only which
+# What a release holds, in the order `loaddata` creates it. Numbers carry only which
 # flow answers them: their SID, name and send rate are the account's, not a release's.
 RELEASE_FIELDS = {
     CallFlow: None,
@@ -45,6 +52,12 @@ RELEASE_FIELDS = {
     PhoneNumber: ("number", "call_flow"),
     SmsRule: None,
     CallerRule: None,
+    # After the flows (as releases before schedules began): steps name their schedule,
+    # a forward reference that loaddata (and reset_draft) resolve once it is saved.
+    Schedule: None,
+    OpenRange: None,
+    ClosedDate: None,
+    SpecialDay: None,
 }
 # Kept out of every release: they change on every save without changing any call.
 UNRELEASED_FIELDS = {"updated_at", "created_at"}
@@ -67,15 +80,29 @@ def draft_objects() -> dict:
     Steps are renumbered 1..n in the order they run, as callers meet them; the rows
     themselves are not touched."""
     steps = list(
-        Step.objects.select_related("flow", "next_flow", "answered_flow", "box").order_by(
-            "flow__slug", "position", "pk"
-        )
+        Step.objects.select_related(
+            "flow", "next_flow", "answered_flow", "box", "schedule", "open_flow"
+        ).order_by("flow__slug", "position", "pk")
     )
     positions = defaultdict(int)
     for step in steps:
         positions[step.flow_id] += 1
         step.position = positions[step.flow_id]
-    return {
+    objects = {
+        Schedule: list(Schedule.objects.order_by("name")),
+        OpenRange: list(
+            OpenRange.objects.select_related("schedule").order_by(
+                "schedule__name", "weekday", "opens"
+            )
+        ),
+        ClosedDate: list(
+            ClosedDate.objects.select_related("schedule").order_by("schedule__name", "starts")
+        ),
+        SpecialDay: list(
+            SpecialDay.objects.select_related("schedule").order_by(
+                "schedule__name", "date", "opens"
+            )
+        ),
         CallFlow: list(CallFlow.objects.order_by("slug")),
         Step: steps,
         MenuOption: list(
@@ -95,6 +122,7 @@ def draft_objects() -> dict:
             )
         ),
     }
+    return {model: objects[model] for model in RELEASE_FIELDS}
 
 
 def to_fixture(objects: dict) -> str:
@@ -131,12 +159,19 @@ def stored_pk(obj) -> int | None:
 class LoadedFlow:
     """A flow of a release with its steps and options, detached from the database.
 
-    `release` names the release in the URLs the flow hands Twilio ("7", or "draft")."""
+    `release` names the release in the URLs the flow hands Twilio ("7", or "draft");
+    `schedules` are the release's, by name (what its Hours steps decide by)."""
 
     flow: CallFlow
     steps: tuple[Step, ...]
     options: tuple[MenuOption, ...]
     release: str = "draft"
+    schedules: dict[str, ScheduleData] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def hours_steps(self) -> tuple[Step, ...]:
+        """The flow's Hours steps: its TwiML depends on the time of the call when any."""
+        return tuple(step for step in self.steps if step.verb == Step.Verb.HOURS)
 
     @property
     def slug(self) -> str:
@@ -162,6 +197,7 @@ class Snapshot:
     sms_rules: dict[str, dict[str, SmsRule]] = field(default_factory=dict)
     # Our number (E.164; "" for every number) -> its caller rules, in the order tried.
     caller_rules: dict[str, list[CallerRule]] = field(default_factory=dict)
+    schedules: dict[str, ScheduleData] = field(default_factory=dict)
 
     def flow(self, slug: str) -> LoadedFlow | None:
         return self.flows.get(slug)
@@ -220,9 +256,12 @@ class _Reader:
 
 
 def read_snapshot(fixture: str, release: str) -> Snapshot:
-    """The release's flows, numbers and rules in memory: five queries, whatever its size
-    (and one per voicemail box it names)."""
+    """The release's flows, numbers, rules and schedules in memory: a query for the draft's
+    keys of each of flows, steps, options and numbers (and schedules, when it has any),
+    whatever its size."""
     reader = _Reader(json.loads(fixture))
+    snapshot = Snapshot(release=release)
+    snapshot.schedules = _read_schedules(reader)
     flows = reader.build(CallFlow, dict(_natural_pks(CallFlow.objects.values_list("slug", "pk"))))
     steps = reader.build(
         Step, dict(_natural_pks(Step.objects.values_list("flow__slug", "position", "pk")))
@@ -237,7 +276,6 @@ def read_snapshot(fixture: str, release: str) -> Snapshot:
     )
     rules = reader.build(SmsRule, {})
     caller_rules = reader.build(CallerRule, {})
-    snapshot = Snapshot(release=release)
     steps_of, options_of = defaultdict(list), defaultdict(list)
     for step in steps:
         steps_of[step.flow.slug].append(step)
@@ -249,6 +287,7 @@ def read_snapshot(fixture: str, release: str) -> Snapshot:
             steps=tuple(sorted(steps_of[flow.slug], key=lambda s: s.position)),
             options=tuple(options_of[flow.slug]),
             release=release,
+            schedules=snapshot.schedules,
         )
     snapshot.numbers = {str(phone.number): phone for phone in numbers}
     for rule in rules:
@@ -258,6 +297,29 @@ def read_snapshot(fixture: str, release: str) -> Snapshot:
         by_number[str(rule.phone_number.number) if rule.phone_number else ""].append(rule)
     snapshot.caller_rules = {number: ordered(each) for number, each in by_number.items()}
     return snapshot
+
+
+def _read_schedules(reader: _Reader) -> dict[str, ScheduleData]:
+    """The release's schedules with their rows, by name. A release without any (every
+    release before schedules existed) costs no query."""
+    if not reader.by_model[Schedule._meta.label_lower]:
+        return {}
+    schedules = reader.build(
+        Schedule, dict(_natural_pks(Schedule.objects.values_list("name", "pk")))
+    )
+    rows = {model: defaultdict(list) for model in (OpenRange, ClosedDate, SpecialDay)}
+    for model in rows:
+        for row in reader.build(model, {}):  # nothing links to them: stand-in keys will do
+            rows[model][row.schedule.name].append(row)
+    return {
+        schedule.name: ScheduleData.of(
+            schedule,
+            rows[OpenRange][schedule.name],
+            rows[ClosedDate][schedule.name],
+            rows[SpecialDay][schedule.name],
+        )
+        for schedule in schedules
+    }
 
 
 def _natural_pks(rows):

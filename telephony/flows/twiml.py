@@ -4,16 +4,22 @@ Every string that came from the database passes through `xml_safe()`, so the XML
 well-formed whatever staff typed (XML 1.0 forbids most control characters, and
 ElementTree would happily write them). Rendering never raises on stored data: a step
 that cannot be rendered is skipped and logged.
+
+Hours steps are decided before rendering (flows/schedules.py: `decide_flow`), and the
+decisions passed in as `hours` (step position -> decision): an open or closed branch
+that names a flow is a Redirect to that flow of the same release, and one that does not
+renders nothing, so the steps after it run. A step without a decision counts as closed.
 """
 
 import logging
 import re
+from collections.abc import Mapping
 
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from telephony.flows import links
 from telephony.flows.fixtures import LoadedFlow
-from telephony.models import Step
+from telephony.models import CallFlow, Step
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +63,11 @@ def reject(reason: str) -> VoiceResponse:
     return response
 
 
-def render_flow(loaded: LoadedFlow, *, prefix: str | None = None) -> VoiceResponse:
-    """The whole flow as TwiML; `prefix` is said first (e.g. an invalid-option notice)."""
+def render_flow(
+    loaded: LoadedFlow, *, prefix: str | None = None, hours: Mapping | None = None
+) -> VoiceResponse:
+    """The whole flow as TwiML; `prefix` is said first (e.g. an invalid-option notice);
+    `hours`: its Hours steps' decisions."""
     response = VoiceResponse()
     if prefix:
         response.say(prefix)
@@ -66,16 +75,26 @@ def render_flow(loaded: LoadedFlow, *, prefix: str | None = None) -> VoiceRespon
         response.say(UNAVAILABLE)
         response.hangup()
         return response
-    render_steps(response, loaded, loaded.steps)
+    render_steps(response, loaded, loaded.steps, hours=hours)
     return response
 
 
 def render_steps(
-    response: VoiceResponse, loaded: LoadedFlow, steps, *, retry: tuple[Step, int] | None = None
+    response: VoiceResponse,
+    loaded: LoadedFlow,
+    steps,
+    *,
+    retry: tuple[Step, int] | None = None,
+    hours: Mapping | None = None,
 ) -> VoiceResponse:
     """`steps` of `loaded` as TwiML. `retry`: (a Gather, its try number) when the menu is
-    asked again: its action then counts the try (see webhooks/voice.py, GatherWebhook)."""
+    asked again: its action then counts the try (see webhooks/voice.py, GatherWebhook).
+    `hours`: the decisions of the Hours steps among them."""
     for step in steps:
+        if step.verb == Step.Verb.HOURS:
+            if _hours(response, step, loaded, (hours or {}).get(step.position)):
+                break  # Twilio leaves at the branch's Redirect
+            continue
         renderer = _RENDERERS.get(step.verb)
         if renderer is None:
             logger.warning(
@@ -246,6 +265,20 @@ def _redirect(response, step: Step, loaded: LoadedFlow):
     else:  # its target was deleted: end politely rather than fall through silently
         response.say(UNAVAILABLE)
         response.hangup()
+
+
+def hours_branch(step: Step, decision) -> CallFlow | None:
+    """The flow an Hours step sends the caller to (None: on to the steps after it)."""
+    return step.open_flow if decision is not None and decision.open else step.next_flow
+
+
+def _hours(response, step: Step, loaded: LoadedFlow, decision) -> bool:
+    """Redirect to the branch's flow, if it names one; True when it did."""
+    target = hours_branch(step, decision)
+    if target is None:
+        return False
+    response.redirect(links.flow_url(loaded.release, target.slug), method="POST")
+    return True
 
 
 def _enqueue(response, step: Step, loaded: LoadedFlow):

@@ -8,7 +8,8 @@
 - `releases`: published snapshots of the flows, and the test callers who hear the draft;
 - `versions`: the row that tells workers the draft changed and which release is live;
 - `voicemail`: voicemail boxes and the messages left in them;
-- `broadcasts`: broadcasts, their recipients, the shared send pace.
+- `broadcasts`: broadcasts, their recipients, the shared send pace;
+- `schedules`: open hours, closed dates, public holidays and special days.
 """
 
 from telephony.models.broadcasts import Broadcast, BroadcastRecipient, SendPace
@@ -27,6 +28,7 @@ from telephony.models.messaging import (
 )
 from telephony.models.numbers import PhoneNumber, VerifiedCallerId, is_our_caller_id
 from telephony.models.releases import Release, TestCaller
+from telephony.models.schedules import ClosedDate, OpenRange, Schedule, SpecialDay
 from telephony.models.versions import FlowsVersion
 from telephony.models.voicemail import Voicemail, VoicemailBox, listenable_boxes
 
@@ -37,6 +39,7 @@ __all__ = [
     "CallFlow",
     "CallerRule",
     "CallLog",
+    "ClosedDate",
     "DTMF_KEYS",
     "Direction",
     "FlowsVersion",
@@ -46,14 +49,17 @@ __all__ = [
     "MessageLog",
     "OPT_IN_KEYWORDS",
     "OPT_OUT_KEYWORDS",
+    "OpenRange",
     "OptOut",
     "PhoneNumber",
     "RESERVED_KEYWORDS",
     "Release",
     "TestCaller",
     "SAY_MAX_CHARS",
+    "Schedule",
     "SMS_MAX_CHARS",
     "SmsRule",
+    "SpecialDay",
     "Step",
     "VerifiedCallerId",
     "Voicemail",

@@ -89,6 +89,7 @@ class Step(models.Model):
         HANGUP = "hangup", "Hangup"
         SMS = "sms", "Sms (text the caller)"
         CONFERENCE = "conference", "Conference"
+        HOURS = "hours", "Hours (open or closed)"
 
     class GatherInput(models.TextChoices):
         DTMF = "dtmf", "Keypad"
@@ -249,8 +250,29 @@ class Step(models.Model):
         max_length=8, choices=RejectReason.choices, default=RejectReason.REJECTED, blank=True
     )
 
+    # Hours: the schedule that says whether the line is open now, and where open callers
+    # go (closed callers go to `next_flow`; blank: both go on with the steps after it).
+    schedule = models.ForeignKey(
+        "telephony.Schedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="steps",
+        help_text="Hours: the schedule that says when the line is open.",
+    )
+    open_flow = models.ForeignKey(
+        CallFlow,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="opened_from_steps",
+        verbose_name="if open",
+        help_text="Hours: where callers go while open (blank: the steps after this one).",
+    )
+
     # Where the caller goes next: Redirect target; Record: after recording; Dial: when
-    # nobody answers (busy, no-answer, failed); Enqueue: when the caller leaves the queue.
+    # nobody answers (busy, no-answer, failed); Enqueue: when the caller leaves the queue;
+    # Hours: while closed.
     next_flow = models.ForeignKey(
         CallFlow,
         null=True,
@@ -259,7 +281,8 @@ class Step(models.Model):
         related_name="entered_from_steps",
         help_text=(
             "Redirect: the flow to go to. Record: after recording. Dial: when nobody answers. "
-            "Enqueue: when the caller leaves the queue unanswered."
+            "Enqueue: when the caller leaves the queue unanswered. Hours: while closed "
+            "(blank: the steps after this one)."
         ),
     )
 
@@ -420,6 +443,17 @@ class Step(models.Model):
     def _clean_reject(self, errors):
         if not self.reason:
             errors["reason"] = "Choose busy or rejected."
+
+    def _clean_hours(self, errors):
+        if self.schedule_id is None:
+            errors["schedule"] = "Hours needs the schedule that says when the line is open."
+        if self.open_flow_id is None and self.next_flow_id is None:
+            errors["next_flow"] = (
+                "Choose where callers go while closed (here) or while open (If open): with "
+                "neither, both go on with the steps after this one and the step does nothing."
+            )
+        elif self.open_flow_id is not None and self.open_flow_id == self.next_flow_id:
+            errors["next_flow"] = "Open and closed callers go to the same flow: choose another."
 
     def _clean_sms(self, errors):
         # The message goes to the caller; `text` is its body, `url` an optional media URL.

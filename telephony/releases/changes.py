@@ -7,8 +7,11 @@ writes; `old=None` when nothing is published yet) and returns one sentence per c
     Flow "Main menu": option 3 added -> "Text our address"
     Flow "Old promo" removed
     Number +15005550006 now answers with "Sales" (was "Main menu")
+    Schedule "Office hours": Monday 09:00-17:00 -> 09:00-18:00
 
-Flows come first, by name, then numbers, then SMS rules, then caller rules. Flows are named by their name,
+Flows come first, by name, then numbers, then SMS rules, then caller rules, then
+schedules (by name: their fields, weekly hours by weekday, closed dates, special days by
+date). Flows are named by their name,
 not their slug; labels are the model fields' verbose names; long text is quoted and cut
 to about 60 characters (around the first difference, when both sides would look alike).
 
@@ -30,7 +33,19 @@ from difflib import SequenceMatcher
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 
-from telephony.models import CallerRule, CallFlow, MenuOption, PhoneNumber, SmsRule, Step
+from telephony.models import (
+    CallerRule,
+    CallFlow,
+    ClosedDate,
+    MenuOption,
+    OpenRange,
+    PhoneNumber,
+    Schedule,
+    SmsRule,
+    SpecialDay,
+    Step,
+)
+from telephony.models.schedules import WEEKDAYS
 
 SHORTEN = 60  # quoted text longer than this is cut
 ELLIPSIS = "…"
@@ -41,7 +56,11 @@ _OPTION = MenuOption._meta.label_lower
 _NUMBER = PhoneNumber._meta.label_lower
 _RULE = SmsRule._meta.label_lower
 _CALLER = CallerRule._meta.label_lower
-_KNOWN = {_FLOW, _STEP, _OPTION, _NUMBER, _RULE, _CALLER}
+_SCHEDULE = Schedule._meta.label_lower
+_RANGE = OpenRange._meta.label_lower
+_CLOSED = ClosedDate._meta.label_lower
+_SPECIAL = SpecialDay._meta.label_lower
+_KNOWN = {_FLOW, _STEP, _OPTION, _NUMBER, _RULE, _CALLER, _SCHEDULE, _RANGE, _CLOSED, _SPECIAL}
 
 
 def describe(old: str | None, new: str) -> list[str]:
@@ -55,6 +74,7 @@ def describe(old: str | None, new: str) -> list[str]:
         + describer.numbers(before, after)
         + describer.sms_rules(before, after)
         + describer.caller_rules(before, after)
+        + describer.schedules(before, after)
         + _others(before, after)
     )
 
@@ -81,6 +101,10 @@ class _Release:
         self.numbers: dict[str, dict] = {}
         self.rules: dict[tuple[str, str], dict] = {}
         self.callers: dict[tuple[str, str], dict] = {}
+        self.schedules: dict[str, dict] = {}
+        self.ranges: dict[str, list[dict]] = defaultdict(list)
+        self.closures: dict[str, dict[str, dict]] = defaultdict(dict)
+        self.specials: dict[str, list[dict]] = defaultdict(list)
         self.others: dict[str, list[str]] = defaultdict(list)
         for obj in objects:
             model, fields = obj.get("model"), obj.get("fields", {})
@@ -97,6 +121,14 @@ class _Release:
             elif model == _CALLER:
                 number = fields.get("phone_number")
                 self.callers[(_key(number) if number else "", fields["pattern"])] = fields
+            elif model == _SCHEDULE:
+                self.schedules[fields["name"]] = fields
+            elif model == _RANGE:
+                self.ranges[_key(fields["schedule"])].append(fields)
+            elif model == _CLOSED:
+                self.closures[_key(fields["schedule"])][fields["starts"]] = fields
+            elif model == _SPECIAL:
+                self.specials[_key(fields["schedule"])].append(fields)
             else:
                 self.others[model].append(json.dumps(obj, sort_keys=True))
         for steps in self.steps.values():
@@ -228,7 +260,7 @@ class _Describer:
             return str(value)
         return quote(value)
 
-    def field_changes(self, model, old: dict, new: dict, *, skip=()) -> list[str]:
+    def field_changes(self, model, old: dict, new: dict, *, skip=(), labels=None) -> list[str]:
         """ "label old -> new" for each field that differs, in the model's field order."""
         names = [f.name for f in model._meta.concrete_fields if f.name in old or f.name in new]
         names += sorted((set(old) | set(new)) - set(names))
@@ -245,7 +277,8 @@ class _Describer:
             else:
                 shown_before = self.value(model, name, before)
                 shown_after = self.value(model, name, after)
-            out.append(f"{self.label(model, name)} {shown_before} -> {shown_after}")
+            label = (labels or {}).get(name) or self.label(model, name)
+            out.append(f"{label} {shown_before} -> {shown_after}")
         return out
 
     def is_text(self, model, name: str) -> bool:
@@ -325,6 +358,14 @@ class _Describer:
             return f"to {quote(step['url'])}" if step.get("url") else "to nowhere"
         if verb == Step.Verb.REJECT:
             return self.value(Step, "reason", step.get("reason")).lower()
+        if verb == Step.Verb.HOURS:
+            schedule = _key(step.get("schedule"))
+            branches = [
+                f"{when} -> {self.flow(_key(step[name])) if step.get(name) else 'the steps after it'}"
+                for when, name in (("open", "open_flow"), ("closed", "next_flow"))
+            ]
+            head = f"schedule {quote(schedule)}" if schedule else "no schedule"
+            return f"{head}, {', '.join(branches)}"
         return ""
 
     def step_sentence(self, step: dict, what: str) -> str:
@@ -365,7 +406,10 @@ class _Describer:
                 out.append(f"{head}: {summary}" if summary else head)
             else:
                 label = f"step {b.get('position')} ({_verb(b.get('verb'))})"
-                for change in self.field_changes(Step, a, b, skip=("flow", "position", "verb")):
+                labels = _HOURS_LABELS if b.get("verb") == Step.Verb.HOURS else {}
+                for change in self.field_changes(
+                    Step, a, b, skip=("flow", "position", "verb"), labels=labels
+                ):
                     out.append(f"{label} {change}")
         return out
 
@@ -490,6 +534,111 @@ class _Describer:
                 ):
                     out.append(f"{label}: {change}")
         return out
+
+    # --- schedules ---
+
+    def schedules(self, before: _Release, after: _Release) -> list[str]:
+        out = []
+        for name in sorted(set(before.schedules) | set(after.schedules), key=str.lower):
+            old, new = before.schedules.get(name), after.schedules.get(name)
+            label = f"Schedule {quote(name)}"
+            if new is None:
+                out.append(f"{label} removed")
+                continue
+            if old is None:
+                counts = [
+                    _plural(len(after.ranges[name]), "weekly range"),
+                    _plural(len(after.closures[name]), "closed date"),
+                ]
+                if after.specials[name]:
+                    counts.append(_plural(len(after.specials[name]), "special day"))
+                region = "-".join(
+                    filter(None, [new.get("holiday_country"), new.get("holiday_subdivision")])
+                )
+                holidays = f", {region} holidays" if region else ""
+                out.append(
+                    f"{label} added ({new.get('time_zone') or 'no time zone'}{holidays}; "
+                    f"{', '.join(counts)})"
+                )
+                continue
+            for change in self.field_changes(Schedule, old, new, skip=("name",)):
+                out.append(f"{label}: {change}")
+            out += [f"{label}: {change}" for change in _weekly_changes(before, after, name)]
+            out += [f"{label}: {change}" for change in _closure_changes(before, after, name)]
+            out += [f"{label}: {change}" for change in _special_changes(before, after, name)]
+        return out
+
+
+_HOURS_LABELS = {"next_flow": "if closed", "open_flow": "if open"}
+
+
+def _time(value) -> str:
+    """ "09:00:00" (as a fixture writes a time) -> "09:00"."""
+    return str(value)[:5] if value else ""
+
+
+def _ranges_text(rows: list[dict]) -> str:
+    spans = sorted(f"{_time(r.get('opens'))}-{_time(r.get('closes'))}" for r in rows)
+    return ", ".join(spans) if spans else "(closed)"
+
+
+def _weekly_changes(before: _Release, after: _Release, name: str) -> list[str]:
+    out = []
+    for number, day in WEEKDAYS:
+        old = [r for r in before.ranges[name] if r.get("weekday") == number]
+        new = [r for r in after.ranges[name] if r.get("weekday") == number]
+        if _ranges_text(old) != _ranges_text(new):
+            out.append(f"{day} {_ranges_text(old)} -> {_ranges_text(new)}")
+    return out
+
+
+def _days(fields: dict) -> str:
+    starts, ends = fields.get("starts"), fields.get("ends")
+    return f"{starts} to {ends}" if ends and ends != starts else str(starts)
+
+
+def _closure_changes(before: _Release, after: _Release, name: str) -> list[str]:
+    out = []
+    old_all, new_all = before.closures[name], after.closures[name]
+    for starts in sorted(set(old_all) | set(new_all)):
+        old, new = old_all.get(starts), new_all.get(starts)
+        if new is None:
+            out.append(f"closed {_days(old)} removed ({quote(old.get('label', ''))})")
+        elif old is None:
+            out.append(f"closed {_days(new)} added: {quote(new.get('label', ''))}")
+        elif _days(old) != _days(new) or old.get("label") != new.get("label"):
+            out.append(
+                f"closed {_days(old)} {quote(old.get('label', ''))} -> "
+                f"{_days(new)} {quote(new.get('label', ''))}"
+            )
+    return out
+
+
+def _special_text(rows: list[dict]) -> str:
+    parts = sorted(
+        (f"{_time(r['opens'])}-{_time(r.get('closes'))}" if r.get("opens") else "usual hours")
+        + f" {quote(r.get('label', ''))}"
+        for r in rows
+    )
+    return ", ".join(parts)
+
+
+def _special_changes(before: _Release, after: _Release, name: str) -> list[str]:
+    out = []
+    old_by_day, new_by_day = defaultdict(list), defaultdict(list)
+    for row in before.specials[name]:
+        old_by_day[row.get("date")].append(row)
+    for row in after.specials[name]:
+        new_by_day[row.get("date")].append(row)
+    for day in sorted(set(old_by_day) | set(new_by_day)):
+        old, new = _special_text(old_by_day[day]), _special_text(new_by_day[day])
+        if not new:
+            out.append(f"special day {day} removed ({old})")
+        elif not old:
+            out.append(f"special day {day} added: {new}")
+        elif old != new:
+            out.append(f"special day {day} {old} -> {new}")
+    return out
 
 
 # Text fields shown as they are (not quoted): numbers and identities.

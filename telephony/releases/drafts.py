@@ -1,7 +1,8 @@
 """Make the draft a release again: discard draft changes, or import a release file.
 
 The draft's rows are updated in place where a release object has the same natural key
-(flow slug, step position, option keys, number, SMS keyword), so call logs, voicemails
+(flow slug, step position, option keys, number, SMS keyword, schedule name and its
+rows' weekday and opening time or date), so call logs, voicemails
 and admin history keep pointing at the same rows; what the release lacks is deleted, and
 what it adds is created. Django's own deserializer reads the fixture, as `loaddata` does.
 A number the release lacks is kept (numbers are the account's) but answers nothing.
@@ -19,10 +20,14 @@ from telephony.flows.fixtures import RELEASE_FIELDS
 from telephony.models import (
     CallerRule,
     CallFlow,
+    ClosedDate,
     MenuOption,
+    OpenRange,
     PhoneNumber,
     Release,
+    Schedule,
     SmsRule,
+    SpecialDay,
     Step,
 )
 from telephony.releases.publishing import live_release
@@ -44,8 +49,8 @@ def parse(fixture: str) -> list[dict]:
         isinstance(obj, dict) and obj.get("model") in _MODELS and "fields" in obj for obj in objects
     ):
         raise InvalidReleaseFile(
-            "Not a release file: expected a JSON list of flows, steps, options, numbers "
-            "and SMS rules, as `manage.py export_release` writes."
+            "Not a release file: expected a JSON list of flows, steps, options, numbers, "
+            "SMS rules and schedules, as `manage.py export_release` writes."
         )
     if any("pk" in obj for obj in objects):
         raise InvalidReleaseFile(
@@ -74,7 +79,20 @@ def _natural_keys(objects: list[dict], model) -> set[tuple]:
         elif model is CallerRule:
             number = fields.get("phone_number")
             keys.add((number[0] if number else "", fields["pattern"]))
+        elif model is Schedule:
+            keys.add((fields["name"],))
+        elif model is OpenRange:
+            keys.add((fields["schedule"][0], fields["weekday"], fields["opens"]))
+        elif model is ClosedDate:
+            keys.add((fields["schedule"][0], fields["starts"]))
+        elif model is SpecialDay:
+            keys.add((fields["schedule"][0], fields["date"], fields.get("opens")))
     return keys
+
+
+def _as_in_fixture(key: tuple) -> tuple:
+    """A row's natural key as a fixture writes it: dates and times in ISO format."""
+    return tuple(part.isoformat() if hasattr(part, "isoformat") else part for part in key)
 
 
 @transaction.atomic
@@ -134,6 +152,15 @@ def _delete_missing(objects: list[dict]) -> None:
     for caller_rule in CallerRule.objects.select_related("phone_number"):
         if caller_rule.natural_key() not in callers:
             caller_rule.delete()
+    schedules = _natural_keys(objects, Schedule)
+    for schedule in Schedule.objects.all():
+        if (schedule.name,) not in schedules:
+            schedule.delete()  # its rows go with it; its steps are updated from the release
+    for model in (OpenRange, ClosedDate, SpecialDay):
+        keys = _natural_keys(objects, model)
+        for row in model.objects.select_related("schedule"):
+            if _as_in_fixture(row.natural_key()) not in keys:
+                row.delete()
 
 
 def discard_changes(*, to: int | None = None) -> Release:

@@ -131,6 +131,7 @@ def _step_edges(step: Step) -> list[Edge]:
         Step.Verb.DIAL: [("no answer", step.next_flow_id), ("answered", step.answered_flow_id)],
         Step.Verb.RECORD: [("after recording", step.next_flow_id)],
         Step.Verb.ENQUEUE: [("left queue", step.next_flow_id)],
+        Step.Verb.HOURS: [("open", step.open_flow_id), ("closed", step.next_flow_id)],
         Step.Verb.GATHER: [("no choice", step.give_up_flow_id)],
         Step.Verb.CONFERENCE: [("after the conference", step.next_flow_id)],
     }.get(step.verb, [])

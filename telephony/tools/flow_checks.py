@@ -17,7 +17,12 @@ Redirect counts, since Twilio leaves the document there, so each flow has at mos
 such edge. Redirects to an absolute URL and to inactive flows (which say goodbye and hang
 up) are not edges. Every cycle in this graph, a flow redirecting to itself included, is
 an error, reported once, at the Redirect of its first flow by slug. The demo's "repeat the menu" Redirect is not a loop: its Gather
-comes first.
+comes first. (An Hours step's branches are not followed here: the loop check passes over
+it to the steps after it.)
+
+Schedules. Each schedule needs a valid time zone and must open at some time in the next
+year (else every Hours step using it always says closed); an Hours step needs a schedule,
+and a branch with no flow goes on with the steps after it, so there must be some.
 """
 
 from __future__ import annotations
@@ -27,11 +32,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
+from django.utils import timezone
+
+from telephony.flows import schedules as decisions
 from telephony.models import (
     CallerRule,
     CallFlow,
     MenuOption,
     PhoneNumber,
+    Schedule,
     Step,
     VerifiedCallerId,
     VoicemailBox,
@@ -55,10 +64,13 @@ class Finding:
     step: int | None = None  # position of the step concerned, if any
     verb: str = ""
     number: str = ""  # the phone number concerned, if any
+    schedule: str = ""  # the name of the schedule concerned, if any
 
     @property
     def where(self) -> str:
         parts = []
+        if self.schedule:
+            parts.append(f"schedule {self.schedule!r}")
         if self.number:
             parts.append(f"number {self.number}")
         if self.flow:
@@ -104,9 +116,13 @@ def _load() -> _Graph:
 
 
 def find_problems(*, flow: CallFlow | str | None = None) -> list[Finding]:
-    """Every finding, or only those concerning `flow` (a flow or a slug). Six queries."""
+    """Every finding, or only those concerning `flow` (a flow or a slug). Six queries;
+    all findings: one more for the schedules, and three for their rows if there are any."""
     graph = _load()
     findings: list[Finding] = []
+    if flow is None:
+        for schedule in Schedule.objects.prefetch_related("ranges", "closures", "special_days"):
+            findings += _check_schedule(schedule)
     for number in graph.numbers:
         findings += _check_number(graph, number)
     for each in graph.flows.values():
@@ -120,12 +136,46 @@ def find_problems(*, flow: CallFlow | str | None = None) -> list[Finding]:
         findings = [finding for finding in findings if finding.flow == slug]
     order = {ERROR: 0, WARNING: 1}
     return sorted(
-        findings, key=lambda f: (order[f.severity], f.flow, f.step or 0, f.number, f.message)
+        findings,
+        key=lambda f: (order[f.severity], f.flow, f.step or 0, f.number, f.schedule, f.message),
     )
 
 
 def has_errors(findings) -> bool:
     return any(finding.severity == ERROR for finding in findings)
+
+
+# --- schedules ----------------------------------------------------------------------------
+
+
+def _check_schedule(schedule: Schedule) -> list[Finding]:
+    data = decisions.ScheduleData.of(
+        schedule, schedule.ranges.all(), schedule.closures.all(), schedule.special_days.all()
+    )
+    if data.zone is None:
+        what = (
+            f"an unknown time zone ({schedule.time_zone!r})"
+            if schedule.time_zone
+            else "no time zone"
+        )
+        return [
+            Finding(
+                ERROR,
+                f"This schedule has {what}: its Hours steps always say closed. Choose one, "
+                "e.g. America/New_York.",
+                schedule=schedule.name,
+            )
+        ]
+    if decisions.never_open(data, timezone.now()):
+        return [
+            Finding(
+                ERROR,
+                "This schedule is never open in the next year (no weekly hours, or every day "
+                "closed): its Hours steps always say closed. Add opening hours.",
+                schedule=schedule.name,
+            )
+        ]
+    return []
 
 
 # --- numbers ------------------------------------------------------------------------------
@@ -243,6 +293,8 @@ def _check_steps(graph: _Graph, flow: CallFlow) -> list[Finding]:
                     "This Redirect leads nowhere (its flow was deleted): the call ends here.",
                 )
             )
+        if step.verb == Step.Verb.HOURS:
+            findings += _check_hours(flow, step, has_steps_after=index < len(steps) - 1)
         if step.verb == Step.Verb.RECORD and step.box_id is None:
             findings.append(
                 _step_finding(
@@ -279,17 +331,48 @@ def _check_steps(graph: _Graph, flow: CallFlow) -> list[Finding]:
     return findings
 
 
+def _check_hours(flow: CallFlow, step: Step, *, has_steps_after: bool) -> list[Finding]:
+    findings = []
+    if step.schedule_id is None:
+        findings.append(
+            _step_finding(
+                ERROR,
+                flow,
+                step,
+                "This Hours step has no schedule (it was deleted?): callers always count as "
+                "closed. Choose a schedule.",
+            )
+        )
+    if not has_steps_after:
+        for when, target in (("closed", step.next_flow_id), ("open", step.open_flow_id)):
+            if target is None:
+                findings.append(
+                    _step_finding(
+                        ERROR,
+                        flow,
+                        step,
+                        f"While {when}, callers go on with the steps after this one, and there "
+                        f"are none: the call ends in silence. Choose a flow for {when} callers "
+                        "or add steps after it.",
+                    )
+                )
+    return findings
+
+
 def _leaves_document(step: Step) -> bool:
     """True when Twilio never runs the steps after this one in the same flow.
 
     Redirect, Hangup and Reject leave at once. A Dial, Record or Enqueue with a next flow
     hands Twilio an action whose answer is another flow or a hangup, and so does a Gather
-    with a flow for callers who make no choice (see webhooks/voice.py).
+    with a flow for callers who make no choice (see webhooks/voice.py); an Hours step with
+    a flow for both branches redirects either way.
     """
     if step.verb in _ENDS_DOCUMENT:
         return True
     if step.verb == Step.Verb.GATHER:  # it always posts its action (actionOnEmptyResult)
         return bool(step.give_up_flow_id)
+    if step.verb == Step.Verb.HOURS:
+        return bool(step.next_flow_id and step.open_flow_id)
     return step.verb in (
         Step.Verb.DIAL,
         Step.Verb.RECORD,
@@ -312,6 +395,8 @@ def _step_targets(step: Step) -> list[tuple[str, int | None]]:
         return [("giving up on the menu", step.give_up_flow_id)]
     if step.verb == Step.Verb.CONFERENCE:
         return [("after the conference", step.next_flow_id)]
+    if step.verb == Step.Verb.HOURS:
+        return [("while open", step.open_flow_id), ("while closed", step.next_flow_id)]
     return []
 
 

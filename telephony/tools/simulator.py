@@ -9,6 +9,11 @@ Record and Enqueue post their outcome to their action, and Hangup, Reject or the
 the document end the call. Nothing here knows how flows are stored: only the HTTP
 contract is used, so what the simulator shows is what a caller would get.
 
+Hours steps decide at the time of the call: now, or the time given as `at` (sent to the
+webhooks signed, like the simulation flag); the webhooks say what they decided in a
+response header, which becomes a transcript line ("Closed (Office hours: Christmas Day
+(US holiday)): going to flow 'closed'").
+
 The caller's input comes from an `InputSource`: a callable given each Gather, returning
 a `CallerInput`, `None` (no input: the Gather times out and the call falls through to
 the next verb, as Twilio does) or `WAIT` (stop here and wait for a person; the admin's
@@ -17,23 +22,26 @@ keypad page replays the call with one more key each time).
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from telephony.exceptions import TelephonyValidationError
 from telephony.flows.loading import DRAFT, is_release_label, live_snapshot, snapshot
+from telephony.flows.schedules import parse_time
 from telephony.models import PhoneNumber
 from telephony.phone_numbers import e164
 from telephony.tools.local_twilio import LocalTwilio
-from telephony.webhooks.signatures import SIMULATION_PARAM
+from telephony.webhooks.signatures import SIMULATED_AT_PARAM, SIMULATION_PARAM
 
 MAX_REQUESTS = 50
 DEFAULT_FROM = "+14155551234"
@@ -46,10 +54,36 @@ _QUEUE_RESULT = {"completed": "bridged", "no-answer": "leave", "busy": "queue-fu
 _DTMF = set("0123456789*#")
 # The request parameters worth showing in a transcript (the rest are always the same).
 _SHOWN_PARAMS = ("Digits", "SpeechResult", "DialCallStatus", "RecordingDuration", "QueueResult")
+HOURS_HEADER = "X-Switchboard-Hours"  # what the webhooks' Hours steps decided (webhooks/voice.py)
 
 
 class SimulatorError(TelephonyValidationError):
     """The simulation cannot start: unknown number or flow, bad input."""
+
+
+def simulated_time(at) -> str:
+    """`at` (a datetime or ISO 8601 text; naive: on each schedule's own clock) as the
+    text the webhooks read; SimulatorError when it is no time."""
+    if at in (None, ""):
+        return ""
+    if isinstance(at, datetime.datetime):
+        return at.isoformat()
+    try:
+        return parse_time(str(at)).isoformat()
+    except ValueError:
+        raise SimulatorError(
+            f"{at!r} is not a date and time; use ISO 8601, e.g. 2026-12-25T10:00-08:00 "
+            "(without an offset: each schedule's own local time)."
+        ) from None
+
+
+def hours_line(note: dict) -> str:
+    """One Hours step's decision, as the transcript says it."""
+    state = "Open now" if note.get("open") else "Closed"
+    where = (
+        f"going to flow {note['to']!r}" if note.get("to") else "going on with the steps after it"
+    )
+    return f"{state} ({note.get('schedule') or 'no schedule'}: {note.get('reason', '')}): {where}"
 
 
 def error_text(error: Exception) -> str:
@@ -288,9 +322,11 @@ class CallSimulator(LocalTwilio):
         call_sid: str = "",
         on_line: Callable[[Line], None] | None = None,
         release: str | None = None,
+        at: datetime.datetime | str | None = None,
     ):
         super().__init__()
         self.release = _release_label(release)
+        self.at = simulated_time(at)
         if dial_status not in DIAL_STATUSES:
             raise SimulatorError(
                 f"Unknown dial status {dial_status!r}; use one of {', '.join(DIAL_STATUSES)}."
@@ -310,7 +346,9 @@ class CallSimulator(LocalTwilio):
         self.to = normalise_number(number)
         if not PhoneNumber.objects.filter(number=self.to).exists():
             raise SimulatorError(f"{self.to} is not one of our numbers (see Phone numbers).")
-        self._line("start", f"Calling {self.to} from {self.caller} ({_describe(self.release)})")
+        self._line(
+            "start", f"Calling {self.to} from {self.caller} ({_describe(self.release)}{self._when})"
+        )
         if self.release is None:
             return self._run(self.base + reverse("telephony:voice"))
         return self._run(
@@ -336,7 +374,7 @@ class CallSimulator(LocalTwilio):
         self._line(
             "start",
             f"Running flow {slug!r} of {_describe(self.release)} for a call from {self.caller} "
-            f"to {self.to}{note}",
+            f"to {self.to}{note}{self._when}",
         )
         kwargs = {"slug": slug}
         if self.release is None:
@@ -345,6 +383,10 @@ class CallSimulator(LocalTwilio):
             self.base
             + reverse("telephony:release_flow", kwargs={**kwargs, "release": self.release})
         )
+
+    @property
+    def _when(self) -> str:
+        return f", at {self.at}" if self.at else ""
 
     # -- the engine --
 
@@ -369,6 +411,8 @@ class CallSimulator(LocalTwilio):
             # the call nor send a Sms step's text (simulations have no side effects).
             SIMULATION_PARAM: "1",
         }
+        if self.at:
+            params[SIMULATED_AT_PARAM] = self.at
         params.update(extra or {})
         return params
 
@@ -395,7 +439,10 @@ class CallSimulator(LocalTwilio):
         self._line("request", f"[Twilio {method}s {path}{f' ({shown})' if shown else ''}]")
         response = self.request(method, url, self._params(extra))
         self.transcript.requests += 1
-        return self._play(_parse(response), url)
+        root = _parse(response)
+        for note in _hours_notes(response):
+            self._line("hours", hours_line(note))
+        return self._play(root, url)
 
     def _play(self, root: ET.Element, url: str):
         """Walk a document's verbs; return the next request (method, url, params)."""
@@ -529,6 +576,17 @@ class CallSimulator(LocalTwilio):
 
     def _verb_hangup(self, element, url):
         raise _Ended("hangup", "Hangs up: the call is over (<Hangup>).")
+
+
+def _hours_notes(response) -> list[dict]:
+    raw = response.headers.get(HOURS_HEADER)
+    if not raw:
+        return []
+    try:
+        notes = json.loads(unquote(raw))
+    except ValueError:
+        return []
+    return [note for note in notes if isinstance(note, dict)] if isinstance(notes, list) else []
 
 
 def _url_name(path: str) -> str:

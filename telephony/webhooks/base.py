@@ -62,12 +62,17 @@ class TwilioWebhookView(View):
                 "Invalid or missing X-Twilio-Signature.", content_type="text/plain"
             )
         try:
-            return twiml_response(self.handle(request, *args, **kwargs))
+            return self.annotate(request, twiml_response(self.handle(request, *args, **kwargs)))
         except Exception as exc:
             return self.failed(request, exc)
 
     def handle(self, request, *args, **kwargs) -> TwiML | str:
         raise NotImplementedError
+
+    def annotate(self, request, response: HttpResponse) -> HttpResponse:
+        """The answer, with any header a subclass adds (the voice webhooks' notes to the
+        simulator)."""
+        return response
 
     def failed(self, request, exc: Exception) -> HttpResponse:
         logger.exception("Webhook %s failed; answering with safe TwiML", request.path)

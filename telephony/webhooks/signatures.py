@@ -19,6 +19,8 @@ from twilio.request_validator import (
 # A parameter Twilio never sends: our own simulator adds it (inside the signed body, so
 # nobody without an auth token can) to run a call without logging it or texting anyone.
 SIMULATION_PARAM = "SwitchboardSimulation"
+# With it, the time a simulated call happens at (ISO 8601), for its Hours steps.
+SIMULATED_AT_PARAM = "SwitchboardAt"
 
 
 def is_simulation(request: HttpRequest) -> bool:

@@ -6,16 +6,23 @@ that release whatever is live by then. Every answer comes from the worker's memo
 the releases (flows/cache.py) once it holds them, so a warm worker answers calls while
 the database is away. The call's log row is queued for the background writer
 (logs/calls.py), never waited for.
+
+Hours steps are decided when their flow's document is rendered, at the time of the
+request (flows/answers.py says why), from the release's schedules in memory. A simulated
+call may say what time it is (`SwitchboardAt`, signed like the rest) and is told what was
+decided in a response header (`X-Switchboard-Hours`), which the simulator shows.
 """
 
+import json
 import logging
+from urllib.parse import quote
 
 from django.core.exceptions import ValidationError
 from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.exceptions import TelephonyError
-from telephony.flows import answers, menus, twiml
+from telephony.flows import answers, menus, schedules, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
 from telephony.flows.loading import caller_rule, live_snapshot, release_for_caller, snapshot
 from telephony.logs import calls
@@ -27,13 +34,58 @@ from telephony.voicemail import recordings
 from telephony.webhooks.base import StoringWebhookView, TwilioWebhookView
 from telephony.webhooks.params import param
 from telephony.webhooks.replay import log_for_replay
-from telephony.webhooks.signatures import is_simulation
+from telephony.webhooks.signatures import SIMULATED_AT_PARAM, is_simulation
 from telephony.webhooks.voicemail import report_from
 
 logger = logging.getLogger(__name__)
 
+HOURS_HEADER = "X-Switchboard-Hours"
+# Steps after which Twilio leaves the document: later Hours steps are not reached.
+_LEAVES = {Step.Verb.REDIRECT, Step.Verb.HANGUP, Step.Verb.REJECT, Step.Verb.SMS}
 
-class VoiceWebhook(TwilioWebhookView):
+
+def call_time(request):
+    """When this request happens, for Hours steps: now (schedules.now()), or the time a
+    simulated call says it is."""
+    if is_simulation(request) and request.POST.get(SIMULATED_AT_PARAM):
+        try:
+            return schedules.parse_time(request.POST[SIMULATED_AT_PARAM])
+        except ValueError:
+            pass
+    return schedules.now()
+
+
+class HoursMixin:
+    """Decides a flow's Hours steps for this request, and tells a simulator what it did."""
+
+    def hours(self, request, loaded: LoadedFlow, steps=None) -> dict:
+        """Decisions (by step position) of the Hours steps among `steps` (default: the
+        whole flow, about to be rendered)."""
+        steps = loaded.steps if steps is None else tuple(steps)
+        if not loaded.hours_steps:
+            return {}
+        decisions = schedules.decide_flow(loaded, call_time(request), steps)
+        if is_simulation(request):
+            notes = request.__dict__.setdefault("telephony_hours", [])
+            for step in steps:
+                if step.verb == Step.Verb.HOURS:
+                    decision = decisions[step.position]
+                    target = twiml.hours_branch(step, decision)
+                    notes.append({**decision._asdict(), "to": target.slug if target else ""})
+                    if target is not None:
+                        break
+                elif step.verb in _LEAVES:
+                    break
+        return decisions
+
+    def annotate(self, request, response):
+        notes = getattr(request, "telephony_hours", None)
+        if notes:
+            response.headers[HOURS_HEADER] = quote(json.dumps(notes))
+        return response
+
+
+class VoiceWebhook(HoursMixin, TwilioWebhookView):
     """A call came in: the `To` number picks the flow that answers, in the live release
     (in the draft when a test caller calls), unless a caller rule of that release applies
     to the caller first (blocked: refused or sent to its flow; priority: to its flow)."""
@@ -55,9 +107,13 @@ class VoiceWebhook(TwilioWebhookView):
                     printable(caller, 64),
                     printable(to, 64),
                 )
-                answer = answers.caller_rule_answer(release, rule)
+                answer = answers.caller_rule_answer(
+                    release, rule, hours=lambda flow: self.hours(request, flow)
+                )
             else:
-                answer = answers.voice_answer(release, to)
+                answer = answers.voice_answer(
+                    release, to, hours=lambda flow: self.hours(request, flow)
+                )
         finally:  # a call we could not answer as we should is logged all the same
             if not is_simulation(request):  # a simulated call is not a call
                 log_inbound_call(request, answer.flow_id if answer else None)
@@ -86,7 +142,7 @@ def log_inbound_call(request, flow_id: int | None) -> None:
         log_for_replay(request, type(exc).__name__)
 
 
-class FlowWebhook(TwilioWebhookView):
+class FlowWebhook(HoursMixin, TwilioWebhookView):
     """Run a flow by slug: of the live release (outbound calls' `url`), or of the release
     the URL names (Redirects between flows)."""
 
@@ -96,10 +152,10 @@ class FlowWebhook(TwilioWebhookView):
         loaded = loaded_release.flow(slug) if loaded_release else None
         if loaded is None:
             return answers.goodbye_twiml(twiml.UNAVAILABLE)
-        return answers.flow_twiml(loaded)
+        return answers.flow_twiml(loaded, self.hours(request, loaded))
 
 
-class StepOutcomeView(TwilioWebhookView):
+class StepOutcomeView(HoursMixin, TwilioWebhookView):
     """Base for the internal URLs a step hands Twilio (Gather/Dial/Record/Enqueue actions):
     the release, flow and step position in the URL say where the call is."""
 
@@ -118,13 +174,12 @@ class StepOutcomeView(TwilioWebhookView):
     def outcome(self, request, loaded: LoadedFlow, step) -> TwiML | str:
         raise NotImplementedError
 
-    @staticmethod
-    def go_to(flow: LoadedFlow | None) -> TwiML | str:
+    def go_to(self, flow: LoadedFlow | None) -> TwiML | str:
         """Render another flow of the same release; a missing or inactive one ends the
         call politely."""
         if flow is None or not flow.flow.is_active:
             return answers.goodbye_twiml(twiml.UNAVAILABLE)
-        return answers.flow_twiml(flow)
+        return answers.flow_twiml(flow, self.hours(self.request, flow))
 
     @staticmethod
     def flow_of(loaded: LoadedFlow, flow) -> LoadedFlow | None:
@@ -134,9 +189,15 @@ class StepOutcomeView(TwilioWebhookView):
         release = snapshot(loaded.release)
         return release.flow(flow.slug) if release else None
 
-    @staticmethod
-    def continue_after(loaded: LoadedFlow, step) -> VoiceResponse:
-        return twiml.render_steps(VoiceResponse(), loaded, loaded.steps_after(step))
+    def continue_after(self, loaded: LoadedFlow, step, response=None) -> VoiceResponse:
+        """The steps after `step` (after what `response` holds already)."""
+        steps = loaded.steps_after(step)
+        return twiml.render_steps(
+            response if response is not None else VoiceResponse(),
+            loaded,
+            steps,
+            hours=self.hours(self.request, loaded, steps),
+        )
 
 
 class GatherWebhook(StepOutcomeView):
@@ -157,8 +218,13 @@ class GatherWebhook(StepOutcomeView):
         if attempt < step.tries:
             response = VoiceResponse()
             response.say(twiml.INVALID_OPTION if digits or speech else twiml.NO_INPUT)
+            steps = (step, *loaded.steps_after(step))
             return twiml.render_steps(
-                response, loaded, (step, *loaded.steps_after(step)), retry=(step, attempt + 1)
+                response,
+                loaded,
+                steps,
+                retry=(step, attempt + 1),
+                hours=self.hours(request, loaded, steps),
             )
         if step.give_up_flow is not None:
             return self.go_to(self.flow_of(loaded, step.give_up_flow))
@@ -342,10 +408,10 @@ class SmsStepWebhook(StepOutcomeView):
             caller, ours = ours, caller
         response = VoiceResponse()
         if step.verb != step.Verb.SMS:  # edited mid-call: carry on without texting
-            return twiml.render_steps(response, loaded, loaded.steps_after(step))
+            return self.continue_after(loaded, step, response)
         if is_simulation(request):
             logger.info("Simulated call: Sms step %s of %s not sent", step.position, loaded.slug)
-            return twiml.render_steps(response, loaded, loaded.steps_after(step))
+            return self.continue_after(loaded, step, response)
         try:
             # Records and queues the text; a task worker sends it (telephony/sending/tasks.py).
             services.queue_step_sms(
@@ -366,4 +432,4 @@ class SmsStepWebhook(StepOutcomeView):
                 exc_info=not expected,
             )
             response.say(self.NOT_SENT)
-        return twiml.render_steps(response, loaded, loaded.steps_after(step))
+        return self.continue_after(loaded, step, response)

@@ -92,6 +92,15 @@ class Command(BaseCommand):
             help="How every Dial ends (default: no-answer).",
         )
         parser.add_argument("--max-requests", type=int, default=MAX_REQUESTS)
+        parser.add_argument(
+            "--at",
+            metavar="TIME",
+            help=(
+                "Call at this time, for Hours steps: ISO 8601, e.g. 2026-12-25T10:00-08:00, "
+                'or "2026-12-25 10:00" (no offset: each schedule\'s own local time). '
+                "Default: now."
+            ),
+        )
         add_release_arguments(parser, "Play")
 
     def handle(self, *args, **options):
@@ -109,6 +118,7 @@ class Command(BaseCommand):
                 dial_status=options["dial_status"],
                 max_requests=options["max_requests"],
                 release=release,
+                at=options["at"],
                 on_line=lambda line: self.stdout.write(
                     line.text if line.kind in ("start", "end") else f"  {line.text}"
                 ),
