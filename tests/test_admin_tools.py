@@ -292,3 +292,17 @@ def test_sms_simulator_on_the_number_page_plays_draft_or_live(demo, admin_client
     assert "Reply: We are open Monday to Friday, 9am to 5pm Pacific time." in live
     empty = admin_client.post(url, {"body": "  ", "release": "live"})
     assert "Type the message to send." in empty.content.decode()
+
+
+def test_the_simulator_page_plays_another_time_for_open_hours(demo, admin_client):
+    number = PhoneNumber.objects.get(number="+15005550006")
+    christmas = transcript_lines(
+        admin_client.post(simulate_url(number), {"events": "[]", "at": "2026-12-25 10:00"})
+    )
+    assert any(line.startswith("Closed (Office hours: Christmas Day") for line in christmas)
+    weekday = transcript_lines(
+        admin_client.post(simulate_url(number), {"events": "[]", "at": "2026-12-23 10:00"})
+    )
+    assert any(line.startswith("Open now (Office hours") for line in weekday), weekday
+    page = admin_client.post(simulate_url(number), {"events": "[]", "at": "Christmas"})
+    assert "is not a date and time" in page.content.decode()

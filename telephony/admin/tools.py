@@ -114,6 +114,8 @@ class SimulatorMixin:
         dial_status = data.get("dial_status", DIAL_STATUSES[0])
         # A link may ask for a release (?release=live); the form's select says it after that.
         choice, release = chosen_release(data.get("release") or request.GET.get("release"))
+        # "At": a time to simulate (for Hours steps), e.g. 2026-12-25 10:00; blank: now.
+        at = data.get("at", "").strip()[:40]
         source = keypad_input(events)
         transcript, error = None, ""
         try:
@@ -123,6 +125,7 @@ class SimulatorMixin:
                 dial_status=dial_status if dial_status in DIAL_STATUSES else DIAL_STATUSES[0],
                 call_sid=call_sid,
                 release=release,
+                at=at or None,
             )
             transcript = self.start_call(simulator, obj)
         except TelephonyError as problem:
@@ -139,6 +142,7 @@ class SimulatorMixin:
             "caller": caller,
             "dial_status": dial_status,
             "dial_statuses": DIAL_STATUSES,
+            "at": at,
             "keypad": KEYPAD,
             "release": choice,
             "release_choices": release_choices(),
