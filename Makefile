@@ -35,7 +35,9 @@ test: install
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-## make soak: 60 s at 64 connections mixing voice, Gather, SMS and status callbacks
+## make soak: 60 s at 32 connections of whole calls, each checked to stay on the release it
+## began on, while a release is published every 2 s; BENCH_ARGS="--soak mixed": 60 s at 64
+## connections mixing voice, Gather, SMS and status callbacks (bench/README.md)
 soak: install
 	$(BIN)/python bench/run.py --soak $(BENCH_ARGS)
 

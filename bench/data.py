@@ -5,11 +5,15 @@ Run by bench/run.py with the benchmark's settings and DATABASE_URL:
     python bench/data.py seed            # the demo; the bench number and its 10-step menu
     python bench/data.py seed --bulk     # plus 10,000 numbers and 1,000 flows of 50 steps
     python bench/data.py report FILE     # how the SIDs the soak sent (JSON FILE) were logged
+    python bench/data.py release-texts   # the demo's opening Says in every release
 
-Each prints one JSON line for run.py. Bulk rows go in with bulk_create (no signals), so
-the flow cache is invalidated at the end. The demo (telephony/fixtures/demo.json) is what
-the peer view of bench/peer.py builds in code, so it is loaded first: its Gather's primary
-key is then the one the peer names.
+Each prints one JSON line for run.py. Callers get the live release, not the draft, so
+`seed` ends by publishing what it wrote: the demo (telephony/fixtures/demo.json, what the
+peer view of bench/peer.py builds in code) and the bench menu, together as release 1 on
+a fresh database, the release the peer's URLs name; `seed --bulk` then publishes the
+large data set as release 2. Bulk rows go in with bulk_create (no signals), so the flow
+cache is invalidated before publishing. The paths printed are release URLs
+(/twilio/releases/N/flows/<slug>/steps/<position>/gather/), the positions as published.
 """
 
 import argparse
@@ -28,8 +32,18 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
+from telephony.exceptions import NothingToPublish  # noqa: E402
 from telephony.flows import cache as flowcache  # noqa: E402
-from telephony.models import CallFlow, MenuOption, PhoneNumber, Step  # noqa: E402
+from telephony.flows.loading import load_snapshot  # noqa: E402
+from telephony.models import (  # noqa: E402
+    CallFlow,
+    MenuOption,
+    PhoneNumber,
+    Release,
+    Step,
+    VoicemailBox,
+)
+from telephony.releases import publishing  # noqa: E402
 
 BENCH_NUMBER = "+15005550100"
 DEMO_NUMBER = "+15005550006"
@@ -59,7 +73,9 @@ MENU_STEPS = [
     say("Please hold while we connect you to the operator."),
     {"verb": "dial", "dial_target": "+14155550100", "timeout": 20},
     say("Nobody could take your call. Please leave a message after the tone."),
-    {"verb": "record", "max_length": 60},
+    # Into the demo's box: a Record step without one is a flow-check error, which blocks
+    # publishing.
+    {"verb": "record", "max_length": 60, "box": "Front desk"},
 ]
 TARGET_STEPS = [say(f"Sales, sentence {i}.") for i in range(1, 9)] + [
     {"verb": "dial", "dial_target": "+14155550101", "timeout": 20},
@@ -69,22 +85,30 @@ TARGET_STEPS = [say(f"Sales, sentence {i}.") for i in range(1, 9)] + [
 
 def make_flow(slug, steps):
     flow = CallFlow.objects.create(name=slug.replace("-", " ").title(), slug=slug)
+    boxes = {box.name: box for box in VoicemailBox.objects.all()}
     Step.objects.bulk_create(
-        Step(flow=flow, position=i, **fields) for i, fields in enumerate(steps, start=1)
+        Step(
+            flow=flow,
+            position=i,
+            **(fields | {"box": boxes[fields["box"]]} if "box" in fields else fields),
+        )
+        for i, fields in enumerate(steps, start=1)
     )
     return flow
 
 
 def seed_demo():
     # Once: `seed --bulk` runs on the database `seed` filled, and keeps what is there.
+    # loaddata rather than `manage.py seed_demo`, which would publish the demo alone as
+    # release 1: the bench menu goes into the same release (see publish()).
     if not CallFlow.objects.filter(slug="main-menu").exists():
         call_command("loaddata", "demo", verbosity=0)
 
 
 @transaction.atomic
 def seed_bench():
-    CallFlow.objects.filter(slug__startswith="bench-").delete()
-    PhoneNumber.objects.filter(number=BENCH_NUMBER).delete()
+    if CallFlow.objects.filter(slug="bench-menu").exists():
+        return  # as `seed` left it (and as published): `seed --bulk` keeps it
     sales = make_flow("bench-sales", TARGET_STEPS)
     support = make_flow("bench-support", TARGET_STEPS)
     menu = make_flow("bench-menu", MENU_STEPS)
@@ -121,6 +145,22 @@ def seed_bulk():
     )
 
 
+def publish(note: str) -> int:
+    """Publish the draft (what this script wrote); the live release's number."""
+    try:
+        return publishing.publish(note=note).release.number
+    except NothingToPublish:  # `seed --bulk` twice: the draft is the live release already
+        return publishing.live_release().number
+
+
+def gather_path(release: int, slug: str) -> str:
+    """The URL path of the first Gather of flow `slug` in `release`: what the flow's TwiML
+    hands Twilio as the Gather's action."""
+    loaded = load_snapshot(str(release)).flow(slug)
+    step = next(step for step in loaded.steps if step.verb == Step.Verb.GATHER)
+    return f"/twilio/releases/{release}/flows/{slug}/steps/{step.position}/gather/"
+
+
 def report(path):
     """For each kind of SID the soak sent: how many rows carry them, and any duplicates."""
     from django.db.models import Count
@@ -147,6 +187,28 @@ def report(path):
             "duplicate_sids_in_table": duplicates.count(),
             "rows_in_table": model.objects.count(),
         }
+    recordings = sent.get("recordings", [])
+    if recordings:
+        from telephony.models import Voicemail
+
+        stored = sum(
+            Voicemail.objects.filter(recording_sid__in=recordings[start : start + 5000]).count()
+            for start in range(0, len(recordings), 5000)
+        )
+        result["recordings"] = {"sent": len(recordings), "stored": stored}
+    print(json.dumps(result))
+
+
+def release_texts():
+    """For every release, as stored: the text of each flow's first step, by "slug/1"
+    (the release soak checks them against what its publisher wrote)."""
+    result = {}
+    for number, fixture in Release.objects.order_by("number").values_list("number", "fixture"):
+        result[number] = {
+            f"{obj['fields']['flow'][0]}/1": obj["fields"]["text"]
+            for obj in json.loads(fixture)
+            if obj["model"] == "telephony.step" and obj["fields"]["position"] == 1
+        }
     print(json.dumps(result))
 
 
@@ -156,28 +218,30 @@ def main():
     seed = commands.add_parser("seed")
     seed.add_argument("--bulk", action="store_true", help="add the large data set")
     commands.add_parser("report").add_argument("file")
+    commands.add_parser("release-texts")
     args = parser.parse_args()
     if args.command == "report":
         return report(args.file)
+    if args.command == "release-texts":
+        return release_texts()
     seed_demo()
     seed_bench()
     if args.bulk:
         seed_bulk()
     flowcache.invalidate()
-    gather = Step.objects.get(flow__slug="bench-menu", verb="gather")
-    demo_gather = Step.objects.get(flow__slug="main-menu", verb="gather")
+    release = publish("The benchmark's large data set." if args.bulk else "The benchmark's data.")
     print(
         json.dumps(
             {
+                "release": release,
                 "number": BENCH_NUMBER,
-                "gather_path": f"/twilio/voice/flows/bench-menu/steps/{gather.pk}/gather/",
+                "gather_path": gather_path(release, "bench-menu"),
                 "demo_number": DEMO_NUMBER,
-                "demo_gather_path": (
-                    f"/twilio/voice/flows/main-menu/steps/{demo_gather.pk}/gather/"
-                ),
+                "demo_gather_path": gather_path(release, "main-menu"),
                 "flows": CallFlow.objects.count(),
                 "steps": Step.objects.count(),
                 "numbers": PhoneNumber.objects.count(),
+                "releases": Release.objects.count(),
             }
         )
     )
