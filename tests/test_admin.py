@@ -210,7 +210,7 @@ def test_positions_are_renumbered_after_delete(admin_client):
 def test_change_page_shows_twiml_and_what_leads_here(admin_client, demo):
     flow = CallFlow.objects.get(slug="sales")
     page = admin_client.get(f"/admin/telephony/callflow/{flow.pk}/change/").content.decode()
-    assert "&lt;Dial" in page and "&lt;Number&gt;+14155550100&lt;/Number&gt;" in page
+    assert "&lt;Dial" in page and "+14155550100&lt;/Number&gt;" in page
     assert "Option 1 of Main menu" in page
     menu = CallFlow.objects.get(slug="main-menu")
     page = admin_client.get(f"/admin/telephony/callflow/{menu.pk}/change/").content.decode()

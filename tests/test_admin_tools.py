@@ -151,7 +151,10 @@ def test_simulator_for_a_number_and_dial_outcome(demo, admin_client):
     )
     lines = transcript_lines(page)
     assert lines[0] == "Calling +15005550006 from +14155551234 (the draft)"
-    assert "Dials number +14155550100 (timeout 20 s): completed" in lines
+    assert (
+        "Dials number +14155550100, number +14155550101 (timeout 20 s, screened: the person answering must press 1): completed"
+        in lines
+    )
     assert (
         "Simulate a call"
         in admin_client.get(f"/admin/telephony/phonenumber/{number.pk}/change/").content.decode()

@@ -157,7 +157,7 @@ def test_discarding_the_draft_removes_an_unpublished_rule(live_demo):
 
     rule("+1900*")
     drafts.discard_changes()
-    assert not CallerRule.objects.exists()
+    assert list(CallerRule.objects.values_list("pattern", flat=True)) == ["+14155550666"]
 
 
 def test_the_admin_lists_and_adds_rules(live_demo, admin_client):
@@ -177,3 +177,8 @@ def test_the_admin_lists_and_adds_rules(live_demo, admin_client):
     page = admin_client.get("/admin/telephony/callerrule/").content.decode()
     assert "+1900*" in page and "every number" in page
     assert "not yet published" in page  # the draft notice
+
+
+def test_the_demo_refuses_its_nuisance_caller(live_demo, twilio):
+    root = call(twilio, "+14155550666")
+    assert verbs(root) == ["Reject"] and root.find("Reject").get("reason") == "rejected"

@@ -52,7 +52,10 @@ def test_simulate_call_flow_with_dial_status_and_caller(published):
         f"Running flow 'sales' of the live release for a call from +14155550123 to {DEMO}"
         " (no number answers with this flow: a stand-in)"
     )
-    assert "  Dials number +14155550100 (timeout 20 s): busy" in lines
+    assert (
+        "  Dials number +14155550100, number +14155550101 (timeout 20 s, screened: the person answering must press 1): busy"
+        in lines
+    )
     assert lines[-1] == "Hangs up: the call is over (<Hangup>)."
 
 

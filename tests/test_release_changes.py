@@ -452,6 +452,8 @@ def test_nothing_published_means_everything_is_added(demo):
         '"Thanks for your message! Text HOURS for our opening hours…"',
         'SMS rule HOURS of +15005550006 added: "We are open Monday to Friday, 9am to 5pm Pacific '
         'time."',
+        "Caller rule for +14155550666 calling any of our numbers added: blocked: calls are "
+        "refused (reject as if not in service), texts get no reply",
         'Schedule "Office hours" added (America/Los_Angeles, US holidays; 5 weekly ranges, '
         "no closed dates)",
     ]

@@ -71,7 +71,10 @@ def test_pressing_2_walks_the_demo_to_voicemail(live_demo):
 
 def test_sales_unanswered_goes_to_voicemail(live_demo):
     transcript = call(digits=["1"], dial_status="no-answer")
-    assert "Dials number +14155550100 (timeout 20 s): no-answer" in texts(transcript, "dial")
+    assert (
+        "Dials number +14155550100, number +14155550101 (timeout 20 s, screened: the person answering must press 1): no-answer"
+        in texts(transcript, "dial")
+    )
     assert 'Says: "Thank you for your message. Goodbye."' in texts(transcript, "say")
     assert transcript.ended == "hangup"
 

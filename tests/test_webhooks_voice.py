@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from telephony.flows import twiml
-from telephony.models import CallFlow
+from telephony.models import CallFlow, Step
 from tests.conftest import parse_twiml, verbs
 from tests.factories import make_flow, make_number, publish, step_path
 
@@ -321,3 +321,19 @@ def test_voice_webhook_query_count_is_constant(db, twilio):
     many = count_queries(twilio, "/twilio/voice/", {"To": "+14155550102", "CallSid": "CA2"})
     assert few == many
     assert few == VOICE_WEBHOOK_QUERIES
+
+
+def test_a_menu_that_redirects_to_itself_still_gives_up_after_its_tries(db, twilio):
+    target = make_flow("target", steps=[{"verb": "say", "text": "Chosen."}])
+    menu = make_flow(
+        "loop",
+        steps=[{"verb": "gather", "tries": 2}, {"verb": "say", "text": "Once more."}],
+        options=[("1", target)],
+    )
+    Step.objects.create(flow=menu, position=3, verb="redirect", next_flow=menu)
+    make_number("+14155550124", menu)
+    publish()
+    path = step_path("loop", "gather", "gather")
+    second = parse_twiml(twilio.post(path, {"Digits": ""})).find("Gather").get("action")
+    gave_up = parse_twiml(twilio.post(second, {"Digits": ""}))
+    assert said(gave_up) == [twiml.GAVE_UP] and verbs(gave_up) == ["Say", "Hangup"]

@@ -228,7 +228,16 @@ class GatherWebhook(StepOutcomeView):
             )
         if step.give_up_flow is not None:
             return self.go_to(self.flow_of(loaded, step.give_up_flow))
-        if loaded.steps_after(step):
+        after = loaded.steps_after(step)
+        # Steps after the menu that start it over would start the count over too: the
+        # tries are per call, so a caller who made no choice is told goodbye instead.
+        starts_over = any(
+            later.verb == Step.Verb.REDIRECT
+            and later.next_flow is not None
+            and later.next_flow.slug == loaded.slug
+            for later in after
+        )
+        if after and not starts_over:
             return self.continue_after(loaded, step)
         return answers.goodbye_twiml(twiml.GAVE_UP)
 
