@@ -4,6 +4,7 @@ The other webhook tests read FlowsVersion in the request, since their rows live 
 test's own transaction, which no other thread can see; here every row is committed.
 """
 
+import logging
 import time
 
 import pytest
@@ -42,7 +43,9 @@ def eventually(condition, seconds=5.0):
     return condition()
 
 
-def test_another_workers_publish_reaches_this_one_through_the_watcher(watcher, twilio, monkeypatch):
+def test_another_workers_publish_reaches_this_one_through_the_watcher(
+    watcher, twilio, monkeypatch, caplog
+):
     flow = make_flow("f", steps=[{"verb": "say", "text": "Old."}])
     make_number(NUMBER, flow)
     publish()
@@ -50,9 +53,12 @@ def test_another_workers_publish_reaches_this_one_through_the_watcher(watcher, t
     assert watcher.thread.is_alive()
     Step.objects.filter(flow=flow).update(text="New.")
     monkeypatch.setattr(cache, "live_release_changed", lambda number: None)
+    caplog.set_level(logging.INFO, logger="telephony.flows.cache")
     publish()  # as another worker would: only the FlowsVersion row says so...
     assert said(twilio) == ["Old."]  # ...so, for a moment, the release held
     assert eventually(lambda: said(twilio) == ["New."])
+    # The watcher read the new release before new calls got it: no call waited for that.
+    assert any("Release 2 read in" in r.getMessage() for r in caplog.records)
 
 
 def test_while_the_watcher_gets_no_answer_calls_are_answered_from_memory(

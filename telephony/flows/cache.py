@@ -89,12 +89,37 @@ def _read_version() -> bool:
         return False
     if version != _store.version:
         _store.reset(version)
-    _store.live, _store.live_known = live, True
     _store.checked_at = time.monotonic()
     if _store.outage:
         _store.outage = False
         logger.warning("Database reachable again: flows are read from it again")
+    if live != _store.live and live is not None and _store.live_known and in_watcher():
+        _prepare(live)  # new calls switch once it is in memory: none waits for the read
+    _store.live, _store.live_known = live, True
     return True
+
+
+# Set by flows/loading.py: reads a release into this worker's memory (its snapshot).
+prepare_release: Callable[[int], object] | None = None
+
+
+def in_watcher() -> bool:
+    return threading.current_thread() is _watcher.thread
+
+
+def _prepare(number: int) -> None:
+    """Read a newly published release in the watcher's thread, before new calls get it."""
+    if prepare_release is None:
+        return
+    started = time.monotonic()
+    try:
+        prepare_release(number)
+    except Exception:  # the first call reads it then; the watcher carries on
+        logger.exception("Could not read release %s ahead of calls", number)
+        return
+    logger.info(
+        "Release %s read in %.2f s; new calls get it now", number, time.monotonic() - started
+    )
 
 
 def _database_away(error: Exception) -> None:
@@ -166,6 +191,17 @@ class _Watcher:
 
 
 _watcher = _Watcher()
+
+
+def database_reachable() -> bool:
+    """Whether a build may ask the database now: False while it is away (as the watcher,
+    or a read due now, says), so that nothing waits for a database that does not answer."""
+    return _refresh() if enabled() else True
+
+
+def database_failed(error: Exception) -> None:
+    """A build's query failed: the database counts as away (said once in the log)."""
+    _database_away(error)
 
 
 def _refresh() -> bool:

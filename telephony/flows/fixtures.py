@@ -20,12 +20,14 @@ the snapshot, which is never written anywhere (see `stored_pk`).
 
 import hashlib
 import json
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.core import serializers
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
 
 from telephony.flows.callers import ordered
 from telephony.flows.schedules import ScheduleData
@@ -185,28 +187,80 @@ class LoadedFlow:
         return self.steps[index + 1 :]
 
 
-@dataclass
 class Snapshot:
     """Everything callers and texters meet in one release, as unsaved model instances.
 
-    Treat it as read-only: workers share it between requests, for as long as they live."""
+    Built lazily, because a release may hold thousands of flows and numbers and a call
+    needs one flow at a time: reading a release parses its fixture and builds its flows'
+    CallFlow rows, rules and schedules; a flow's steps and options are built the first
+    time the flow is asked for, a number the first time it is called. Treat it as
+    read-only: workers share it between requests (a lock guards the lazy builds), for as
+    long as they live."""
 
-    release: str
-    flows: dict[str, LoadedFlow] = field(default_factory=dict)
-    numbers: dict[str, PhoneNumber] = field(default_factory=dict)
-    sms_rules: dict[str, dict[str, SmsRule]] = field(default_factory=dict)
-    # Our number (E.164; "" for every number) -> its caller rules, in the order tried.
-    caller_rules: dict[str, list[CallerRule]] = field(default_factory=dict)
-    schedules: dict[str, ScheduleData] = field(default_factory=dict)
+    def __init__(self, release: str, reader: "_Reader | None" = None):
+        self.release = release
+        self._reader = reader or _Reader([])
+        self._lock = threading.Lock()
+        self._loaded: dict[str, LoadedFlow] = {}
+        self.flow_objects: dict[str, CallFlow] = {}
+        self.sms_rules: dict[str, dict[str, SmsRule]] = {}
+        # Our number (E.164; "" for every number) -> its caller rules, in the order tried.
+        self.caller_rules: dict[str, list[CallerRule]] = {}
+        self.schedules: dict[str, ScheduleData] = {}
 
     def flow(self, slug: str) -> LoadedFlow | None:
-        return self.flows.get(slug)
+        loaded = self._loaded.get(slug)
+        if loaded is None and slug in self.flow_objects:
+            with self._lock:
+                loaded = self._loaded.get(slug) or self._build_flow(slug)
+        return loaded
+
+    def _build_flow(self, slug: str) -> LoadedFlow:
+        flow = self.flow_objects[slug]
+        reader = self._reader
+        steps = reader.build_rows(
+            Step,
+            reader.steps_of.get(slug, ()),
+            _draft_pks(Step.objects.filter(flow__slug=slug), "flow__slug", "position"),
+        )
+        options = reader.build_rows(
+            MenuOption,
+            reader.options_of.get(slug, ()),
+            _draft_pks(
+                MenuOption.objects.filter(flow__slug=slug), "flow__slug", "digits", "phrase"
+            ),
+        )
+        loaded = LoadedFlow(
+            flow=flow,
+            steps=tuple(sorted(steps, key=lambda s: s.position)),
+            options=tuple(options),
+            release=self.release,
+            schedules=self.schedules,
+        )
+        self._loaded[slug] = loaded
+        return loaded
+
+    @property
+    def flows(self) -> dict[str, LoadedFlow]:
+        """Every flow of the release, built (the admin's release page, the diagram)."""
+        return {slug: self.flow(slug) for slug in self.flow_objects}
+
+    def phone(self, number: str) -> PhoneNumber | None:
+        """One of our numbers as the release has it (built on first use), or None."""
+        with self._lock:
+            return self._reader.phone(number)
+
+    @property
+    def numbers(self) -> dict[str, PhoneNumber]:
+        """Every number of the release, built (the admin, the simulator): one query."""
+        with self._lock:
+            return self._reader.all_phones()
 
     def flow_for_number(self, number: str) -> tuple[PhoneNumber | None, LoadedFlow | None]:
-        phone = self.numbers.get(number)
+        phone = self.phone(number)
         if phone is None or phone.call_flow is None:
             return phone, None
-        return phone, self.flows.get(phone.call_flow.slug)
+        return phone, self.flow(phone.call_flow.slug)
 
     def rules_for(self, number: str) -> dict[str, SmsRule]:
         """The number's SMS rules by keyword ("" is the default reply)."""
@@ -214,18 +268,35 @@ class Snapshot:
 
 
 class _Reader:
-    """Builds one snapshot's instances; `keys` maps (model, natural key) to an instance."""
+    """Builds one snapshot's instances; `keys` maps (model, natural key) to an instance.
+
+    Steps and options are kept as fixture rows by flow, numbers by number, until asked
+    for (Snapshot builds them lazily)."""
 
     def __init__(self, objects: list[dict]):
         self.by_model = defaultdict(list)
+        self.steps_of: dict[str, list[dict]] = defaultdict(list)
+        self.options_of: dict[str, list[dict]] = defaultdict(list)
+        self.number_fields: dict[str, dict] = {}
         for obj in objects:
-            self.by_model[obj["model"]].append(obj["fields"])
+            model, fields = obj["model"], obj["fields"]
+            if model == _STEP:
+                self.steps_of[_slug(fields["flow"])].append(fields)
+            elif model == _OPTION:
+                self.options_of[_slug(fields["flow"])].append(fields)
+            elif model == _NUMBER:
+                self.number_fields[str(fields["number"])] = fields
+            else:
+                self.by_model[model].append(fields)
         self.keys: dict[tuple, object] = {}
         self.stand_in = 0
 
     def build(self, model, draft_pks: dict[tuple, int]) -> list:
+        return self.build_rows(model, self.by_model[model._meta.label_lower], draft_pks)
+
+    def build_rows(self, model, rows, draft_pks: dict[tuple, int]) -> list:
         instances = []
-        for fields in self.by_model[model._meta.label_lower]:
+        for fields in rows:
             data, links = {}, {}
             for name, value in fields.items():
                 model_field = model._meta.get_field(name)
@@ -243,57 +314,75 @@ class _Reader:
             instances.append(instance)
         return instances
 
+    def phone(self, number: str) -> PhoneNumber | None:
+        found = self.keys.get((PhoneNumber, (number,)))
+        if found is None and number in self.number_fields:
+            pks = _draft_pks(PhoneNumber.objects.filter(number=number), "number")
+            (found,) = self.build_rows(PhoneNumber, [self.number_fields[number]], pks)
+        return found
+
+    def all_phones(self) -> dict[str, PhoneNumber]:
+        missing = [n for n in self.number_fields if (PhoneNumber, (n,)) not in self.keys]
+        if missing:
+            pks = _draft_pks(PhoneNumber.objects.all(), "number")
+            self.build_rows(PhoneNumber, [self.number_fields[n] for n in missing], pks)
+        return {n: self.keys[(PhoneNumber, (n,))] for n in self.number_fields}
+
     def related(self, model_field, value):
         if value is None:
             return None
         target = model_field.related_model
         key = tuple(value) if isinstance(value, list) else (value,)
         found = self.keys.get((target, key))
-        if found is None and target is VoicemailBox:  # boxes are not released: the row now
-            found = VoicemailBox.objects.filter(name=key[0]).first()
-            self.keys[(target, key)] = found
-        return found
+        if found is None and target is PhoneNumber:  # built on first use
+            found = self.phone(str(key[0]))
+        return found  # a voicemail box read_snapshot() did not find: gone from the draft
+
+
+_STEP = Step._meta.label_lower
+_OPTION = MenuOption._meta.label_lower
+_NUMBER = PhoneNumber._meta.label_lower
+
+
+def _slug(value) -> str:
+    return value[0] if isinstance(value, list) else value
+
+
+def _draft_pks(queryset, *key_fields) -> dict[tuple, int]:
+    """{natural key: pk} of the draft's rows in `queryset`; {} while the database is away
+    (a worker holding the release still answers, without waiting for it: its rows just
+    link to no draft row)."""
+    from telephony.flows import cache  # flows/cache.py imports nothing of ours above models
+
+    if not cache.database_reachable():
+        return {}
+    try:
+        return dict(_natural_pks(queryset.values_list(*key_fields, "pk")))
+    except DatabaseError as error:
+        cache.database_failed(error)
+        return {}
 
 
 def read_snapshot(fixture: str, release: str) -> Snapshot:
-    """The release's flows, numbers, rules and schedules in memory: a query for the draft's
-    keys of each of flows, steps, options and numbers (and schedules, when it has any),
-    whatever its size."""
+    """The release in memory: its fixture parsed, its flows' rows, rules and schedules
+    built (a query for the draft's flow keys, one for the voicemail boxes it names and
+    one for its schedules, when it has any); steps, options and numbers are built when
+    first asked for (Snapshot), with a query for their draft rows' keys (stand-in keys
+    while the database is away)."""
     reader = _Reader(json.loads(fixture))
-    snapshot = Snapshot(release=release)
+    # Boxes are not released, only named: the rows now, all at once (a flow built later,
+    # while the database is away, must not need them).
+    names = {_slug(f["box"]) for rows in reader.steps_of.values() for f in rows if f.get("box")}
+    for box in VoicemailBox.objects.filter(name__in=names) if names else ():
+        reader.keys[(VoicemailBox, (box.name,))] = box
+    snapshot = Snapshot(release, reader)
     snapshot.schedules = _read_schedules(reader)
-    flows = reader.build(CallFlow, dict(_natural_pks(CallFlow.objects.values_list("slug", "pk"))))
-    steps = reader.build(
-        Step, dict(_natural_pks(Step.objects.values_list("flow__slug", "position", "pk")))
-    )
-    options = reader.build(
-        MenuOption,
-        dict(_natural_pks(MenuOption.objects.values_list("flow__slug", "digits", "phrase", "pk"))),
-    )
-    numbers = reader.build(
-        PhoneNumber,
-        {(str(n),): pk for n, pk in PhoneNumber.objects.values_list("number", "pk")},
-    )
-    rules = reader.build(SmsRule, {})
-    caller_rules = reader.build(CallerRule, {})
-    steps_of, options_of = defaultdict(list), defaultdict(list)
-    for step in steps:
-        steps_of[step.flow.slug].append(step)
-    for option in options:
-        options_of[option.flow.slug].append(option)
-    for flow in flows:
-        snapshot.flows[flow.slug] = LoadedFlow(
-            flow=flow,
-            steps=tuple(sorted(steps_of[flow.slug], key=lambda s: s.position)),
-            options=tuple(options_of[flow.slug]),
-            release=release,
-            schedules=snapshot.schedules,
-        )
-    snapshot.numbers = {str(phone.number): phone for phone in numbers}
-    for rule in rules:
+    flows = reader.build(CallFlow, _draft_pks(CallFlow.objects.all(), "slug"))
+    snapshot.flow_objects = {flow.slug: flow for flow in flows}
+    for rule in reader.build(SmsRule, {}):
         snapshot.sms_rules.setdefault(str(rule.phone_number.number), {})[rule.keyword] = rule
     by_number = defaultdict(list)
-    for rule in caller_rules:
+    for rule in reader.build(CallerRule, {}):
         by_number[str(rule.phone_number.number) if rule.phone_number else ""].append(rule)
     snapshot.caller_rules = {number: ordered(each) for number, each in by_number.items()}
     return snapshot

@@ -41,6 +41,10 @@ def snapshot(release: str, *, try_anyway: bool = False) -> Snapshot | None:
     )
 
 
+# The watcher reads each newly published release before new calls get it (flows/cache.py).
+cache.prepare_release = lambda number: snapshot(str(number))
+
+
 def live_snapshot() -> Snapshot | None:
     """The release callers get now; None while nothing has been published."""
     number = cache.live_release()
