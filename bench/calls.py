@@ -8,8 +8,8 @@ step of some call:
 
 1. POST /twilio/voice/ for the demo number, a new CallSid: the main menu. The Gather's
    action names the release the call is on, N (/twilio/releases/N/flows/...).
-2. One call in five first follows the menu's Redirect (what Twilio does when the caller
-   presses nothing), which must answer the main menu of release N again.
+2. One call in five first presses nothing: the Gather's action with no Digits (Twilio
+   posts it, actionOnEmptyResult), which must ask the main menu of release N again.
 3. The Gather's action with Digits=1 (sales: Say, Dial) or 2 (voicemail: Say, Record).
 4. The Dial's action, DialCallStatus no-answer (on to voicemail) or, one in three,
    completed (Hangup); the Record's action with a RecordingSid, RecordingUrl and
@@ -61,6 +61,10 @@ RELEASE_URL = re.compile(r"/twilio/releases/([^/]+)/")
 NEW_CALL_SHARE = 0.25
 
 
+AGAIN = "main-menu, asked again"  # what a silent caller's Gather action answers
+NO_INPUT = "Sorry, we didn't hear anything."  # telephony/flows/twiml.py, NO_INPUT
+
+
 def release_texts(number: int) -> dict[tuple[str, int], str]:
     """What the demo's opening Says read in release `number`: release 1 is the demo as
     bench/data.py seeds it; the publisher writes these for every later one."""
@@ -75,7 +79,7 @@ def release_texts(number: int) -> dict[tuple[str, int], str]:
 class Call:
     sid: str
     digits: str  # what the caller presses at the menu
-    redirect_first: bool  # follows the menu's Redirect before pressing anything
+    silent_first: bool  # says nothing at the menu once (it is asked again) before pressing
     dial_status: str  # what the Dial's action reports
     release: str | None = None  # from the first answer
     started: float = 0.0  # time.time() the first request was sent
@@ -135,7 +139,7 @@ class Caller:
         call = Call(
             sid=f"CA{self.run_id}{i:024x}",
             digits="1" if r() < 0.5 else "2",
-            redirect_first=r() < 0.2,
+            silent_first=r() < 0.2,
             dial_status="completed" if r() < 1 / 3 else "no-answer",
         )
         call.next = ("/twilio/voice/", self._params(call, "ringing"), "main-menu", "menu")
@@ -272,7 +276,10 @@ class Caller:
         if not call.release.isdigit():
             self._fail(call, f"{path}: release {call.release!r}, not a published one")
             return False
-        expected = release_texts(int(call.release))[(flow, 1)]
+        if flow == AGAIN:  # the menu asked again: the notice, then the Gather (URLs checked)
+            expected = NO_INPUT
+        else:
+            expected = release_texts(int(call.release))[(flow, 1)]
         text = (say.text or "").strip() if say is not None else None
         if text != expected:
             other = re.match(r"Release (\d+)\b", text or "")
@@ -290,14 +297,10 @@ class Caller:
         """The next request of the call, from the answer: what Twilio would post."""
         tags = [child.tag for child in document]
         if kind == "menu":
-            if call.redirect_first and call.hops == 1:
-                return (
-                    self._path(document.find("Redirect").text),
-                    self._params(call, "in-progress"),
-                    "main-menu",
-                    "menu",
-                )
             action = document.find("Gather").get("action")
+            if call.silent_first and call.hops == 1:  # no input: the menu again, try 2
+                params = self._params(call, "in-progress", Digits="", FinishedOnKey="")
+                return (self._path(action), params, AGAIN, "menu")
             params = self._params(call, "in-progress", Digits=call.digits, FinishedOnKey="")
             flow = "sales" if call.digits == "1" else "voicemail"
             return (self._path(action), params, flow, flow)
@@ -338,7 +341,11 @@ class Caller:
 
     def _worker(self) -> None:
         while (call := self._take()) is not None:
-            self._step(call)
+            try:
+                self._step(call)
+            except Exception as error:  # a caller that cannot go on is a failed call, counted
+                self._fail(call, f"the caller could not go on: {type(error).__name__}: {error}")
+                call.next = None
             if call.next is not None and not call.failure:
                 self._wait(call)
             else:
