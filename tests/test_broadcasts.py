@@ -388,3 +388,16 @@ def test_a_broadcast_starts_at_its_time(number, fake_twilio):
     run_tasks()
     assert len(posts(fake_twilio)) == 2
     assert Broadcast.objects.get().state == Broadcast.State.DONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_skips_the_recipients_still_queued_and_sends_nothing_more(number, fake_twilio):
+    created = make(number, csv_of(3))
+    assert services.cancel_broadcast(broadcast=created.broadcast)
+    run_tasks()
+    assert posts(fake_twilio) == []
+    rows = BroadcastRecipient.objects.filter(broadcast=created.broadcast)
+    assert {(row.state, row.skip_reason) for row in rows} == {
+        (State.SKIPPED, "Cancelled before it was sent.")
+    }
+    assert not services.cancel_broadcast(broadcast=created.broadcast)  # once is enough

@@ -154,10 +154,22 @@ def resume_broadcast(*, broadcast: Broadcast) -> bool:
 
 
 def cancel_broadcast(*, broadcast: Broadcast) -> bool:
-    """Nothing more is sent; recipients still queued stay queued (and are never sent)."""
-    done = Broadcast.objects.filter(
-        pk=broadcast.pk, state__in=[State.DRAFT, State.SCHEDULED, State.SENDING, State.PAUSED]
-    ).update(state=State.CANCELLED, finished_at=timezone.now())
+    """Nothing more is sent: the recipients still queued are skipped ("cancelled"), in the
+    same transaction, so the counts add up; one a worker holds right now (sending) ends as
+    that send does."""
+    now = timezone.now()
+    with transaction.atomic():
+        done = Broadcast.objects.filter(
+            pk=broadcast.pk, state__in=[State.DRAFT, State.SCHEDULED, State.SENDING, State.PAUSED]
+        ).update(state=State.CANCELLED, finished_at=now)
+        if done:
+            BroadcastRecipient.objects.filter(
+                broadcast=broadcast, state=BroadcastRecipient.State.QUEUED
+            ).update(
+                state=BroadcastRecipient.State.SKIPPED,
+                skip_reason="Cancelled before it was sent.",
+                finished_at=now,
+            )
     broadcast.refresh_from_db()
     return bool(done)
 
