@@ -1,46 +1,22 @@
 """Keep the draft's cache honest: anything staff save that could change the draft (or who
 hears it) invalidates it. Releases never change, so nothing here touches them.
 
-Connected in `TelephonyConfig.ready()`. Saves and deletes of flows, steps, menu options,
-numbers, caller IDs and schedules (with their hours, closed dates and special days) (admin, fixtures, shell) all send these signals; bulk `update()`
-and raw SQL do not, so call `flows.cache.invalidate()` after those.
+Connected in `TelephonyConfig.ready()`. Saves and deletes of anything a release holds
+(flows/fixtures.py, RELEASE_FIELDS), test callers, caller IDs and voicemail boxes (admin,
+fixtures, shell) all send these signals; bulk `update()` and raw SQL do not, so call
+`flows.cache.invalidate()` after those.
 """
 
 from django.db.models.signals import post_delete, post_save
 
 from telephony.flows import cache
-from telephony.models import (
-    CallerRule,
-    CallFlow,
-    ClosedDate,
-    MenuOption,
-    OpenRange,
-    PhoneNumber,
-    Schedule,
-    SmsRule,
-    SpecialDay,
-    Step,
-    TestCaller,
-    VerifiedCallerId,
-    VoicemailBox,
-)
+from telephony.flows.fixtures import RELEASE_FIELDS
+from telephony.models import TestCaller, VerifiedCallerId, VoicemailBox
 
-# A box's deletion clears its steps' `box` by a bulk UPDATE, which sends no signal.
-RENDERED_MODELS = (
-    CallerRule,
-    CallFlow,
-    Step,
-    MenuOption,
-    PhoneNumber,
-    SmsRule,
-    TestCaller,
-    VerifiedCallerId,
-    VoicemailBox,
-    Schedule,
-    OpenRange,
-    ClosedDate,
-    SpecialDay,
-)
+# Everything a release holds, and what changes a draft without being in one: who hears
+# the draft, the caller IDs the checks accept, the boxes Record steps name (a box's
+# deletion clears its steps' `box` by a bulk UPDATE, which sends no signal).
+RENDERED_MODELS = (*RELEASE_FIELDS, TestCaller, VerifiedCallerId, VoicemailBox)
 
 
 def invalidate_flow_cache(sender, **kwargs):

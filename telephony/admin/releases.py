@@ -34,6 +34,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from telephony.admin.release_text import sentences_html, snapshot_in_words
+from telephony.admin.tools import diagram_html
 from telephony.exceptions import NothingToPublish, PublishBlocked, PublishConflict, PublishError
 from telephony.flows import cache, loading
 from telephony.flows.fixtures import content_hash, draft_fixture
@@ -297,17 +298,7 @@ class ReleaseAdmin(admin.ModelAdmin):
         snapshot = loading.snapshot(str(obj.number))
         if snapshot is None or not snapshot.flows:
             return "-"
-        graph = diagram.release_graph(snapshot)
-        svg = diagram.render_svg(graph)
-        if svg is not None:
-            # Safe to inline: labels are escaped text and render_svg() refuses anything but
-            # drawing elements and links to our admin (diagram.checked_svg()).
-            return format_html('<div class="flow-diagram">{}</div>', mark_safe(svg))
-        return format_html(
-            "<p>Install Graphviz (<code>pip install -r requirements.txt</code> brings "
-            "graphviz-pure) to see this as a picture.</p><ul>{}</ul>",
-            format_html_join("", "<li>{}</li>", ((line,) for line in graph.describe())),
-        )
+        return diagram_html(diagram.release_graph(snapshot))
 
     # -- pages --
 

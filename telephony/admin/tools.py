@@ -73,6 +73,21 @@ def chosen_release(value: str | None) -> tuple[str, str | None]:
     return DRAFT, DRAFT
 
 
+def diagram_html(graph) -> str:
+    """A flow graph (tools/diagram.py) as the admin shows it: the SVG, or its edges as a
+    list where no Graphviz is installed."""
+    svg = diagram.render_svg(graph)
+    if svg is not None:
+        # Safe to inline: our labels are escaped text, and render_svg() refuses any SVG
+        # with more than drawing elements and links to our admin (checked_svg()).
+        return format_html('<div class="flow-diagram">{}</div>', mark_safe(svg))
+    return format_html(
+        "<p>Install Graphviz (<code>pip install -r requirements.txt</code> brings "
+        "graphviz-pure) to see this as a picture.</p><ul>{}</ul>",
+        format_html_join("", "<li>{}</li>", ((line,) for line in graph.describe())),
+    )
+
+
 class SimulatorMixin:
     """Adds <object>/simulate/ to a ModelAdmin; subclasses say where the call starts."""
 
@@ -191,17 +206,7 @@ class FlowToolsMixin(SimulatorMixin):
     def flow_diagram(self, obj):
         if obj is None or not obj.pk:
             return "-"
-        graph = diagram.neighbourhood(obj)
-        svg = diagram.render_svg(graph)
-        if svg is not None:
-            # Safe to inline: our labels are escaped text, and render_svg() refuses any SVG
-            # with more than drawing elements and links to our admin (checked_svg()).
-            return format_html('<div class="flow-diagram">{}</div>', mark_safe(svg))
-        return format_html(
-            "<p>Install Graphviz (<code>pip install -r requirements.txt</code> brings "
-            "graphviz-pure) to see this as a picture.</p><ul>{}</ul>",
-            format_html_join("", "<li>{}</li>", ((line,) for line in graph.describe())),
-        )
+        return diagram_html(diagram.neighbourhood(obj))
 
     def response_add(self, request, obj, post_url_continue=None):
         self._warn_findings(request, obj)
