@@ -5,6 +5,7 @@
 - `messaging`: SMS auto-replies and opt-outs;
 - `callers`: caller rules (blocked callers, priority callers);
 - `logs`: call and message logs;
+- `journeys`: what happened on each call, event by event, and how it ended;
 - `releases`: published snapshots of the flows, and the test callers who hear the draft;
 - `versions`: the row that tells workers the draft changed and which release is live;
 - `voicemail`: voicemail boxes and the messages left in them;
@@ -15,6 +16,7 @@
 from telephony.models.broadcasts import Broadcast, BroadcastRecipient, SendPace
 from telephony.models.callers import CallerRule
 from telephony.models.flows import CallFlow, MenuOption, Step, option_fits_gather, renumber_steps
+from telephony.models.journeys import CallEvent, CallOutcome
 from telephony.models.limits import DTMF_KEYS, SAY_MAX_CHARS, SMS_MAX_CHARS
 from telephony.models.logs import CallLog, Direction, LogEntry, MessageLog
 from telephony.models.messaging import (
@@ -38,6 +40,8 @@ __all__ = [
     "SendPace",
     "CallFlow",
     "CallerRule",
+    "CallEvent",
+    "CallOutcome",
     "CallLog",
     "ClosedDate",
     "DTMF_KEYS",

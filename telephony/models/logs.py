@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from telephony.models.flows import CallFlow, Step
+from telephony.models.journeys import CallOutcome
 from telephony.models.limits import SMS_MAX_CHARS
 
 
@@ -62,9 +63,17 @@ class CallLog(LogEntry):
     recording_duration = models.PositiveIntegerField(
         null=True, blank=True, help_text="Seconds of the call's recording."
     )
+    # How the call ended (models/journeys.CallOutcome); blank while it runs or if unknown.
+    outcome = models.CharField(max_length=12, choices=CallOutcome.choices, blank=True)
 
     class Meta(LogEntry.Meta):
         verbose_name = "call log"
+        indexes = [
+            *LogEntry.Meta.indexes,
+            models.Index(fields=["outcome", "created_at"], name="telephony_calllog_outcome"),
+            models.Index(fields=["to_number", "created_at"], name="telephony_calllog_to_at"),
+            models.Index(fields=["from_number", "created_at"], name="telephony_calllog_from_at"),
+        ]
 
 
 class MessageLog(LogEntry):
