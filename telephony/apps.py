@@ -1,5 +1,5 @@
 """App configs: the telephony app (registers the system checks and the flow cache's
-signal handlers) and the admin, whose default site is Switchboard's (admin/site.py)."""
+signal handlers) and the admin, whose default site is Switchboard's (sites.py)."""
 
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
@@ -18,4 +18,4 @@ class TelephonyConfig(AppConfig):
 
 class SwitchboardAdminConfig(admin_apps.AdminConfig):
     default = False
-    default_site = "telephony.admin.site.SwitchboardAdminSite"
+    default_site = "telephony.sites.SwitchboardAdminSite"

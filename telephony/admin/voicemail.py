@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from telephony.admin import recordings
+from telephony.admin.large_lists import LargeListMixin, NumberSearchMixin
 from telephony.exceptions import TelephonyError
 from telephony.models import Voicemail, VoicemailBox, listenable_boxes
 from telephony.voicemail import removal
@@ -64,7 +65,7 @@ class BoxFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(Voicemail)
-class VoicemailAdmin(admin.ModelAdmin):
+class VoicemailAdmin(LargeListMixin, NumberSearchMixin, admin.ModelAdmin):
     list_display = [
         "received",
         "caller",
@@ -84,7 +85,10 @@ class VoicemailAdmin(admin.ModelAdmin):
         "state",
         "notice_status",
     ]
-    search_fields = ["caller", "transcript"]
+    # Numbers: NumberSearchMixin, on indexes; other words read every transcript.
+    search_fields = ["transcript"]
+    number_search_fields = ["caller", "called"]
+    sid_search_fields = ["recording_sid", "call_sid"]
     actions = ["mark_heard", "mark_new", "archive"]
     fields = [
         "player",

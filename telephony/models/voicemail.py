@@ -195,7 +195,17 @@ class Voicemail(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["state", "-created_at"], name="telephony_vm_state_created")]
+        indexes = [
+            models.Index(fields=["state", "-created_at"], name="telephony_vm_state_created"),
+            # The inbox's search by caller (pattern_ops: "starts with" too) and its filter
+            # by the number called.
+            models.Index(
+                fields=["caller"], opclasses=["varchar_pattern_ops"], name="telephony_vm_caller"
+            ),
+            models.Index(
+                fields=["called"], opclasses=["varchar_pattern_ops"], name="telephony_vm_called"
+            ),
+        ]
 
     def __str__(self):
         return f"Voicemail from {self.caller or 'unknown caller'} ({self.recording_sid})"
