@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
+from django.conf import settings
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
@@ -118,15 +120,21 @@ class ErrorFilter(admin.SimpleListFilter):
 
 
 def number_lookup(term: str, fields: list[str]) -> Q | None:
-    """Rows whose `fields` hold the phone number `term` (exactly, when it is a whole number;
-    else as its beginning), or None when `term` is no phone number."""
+    """Rows whose `fields` hold the phone number `term` (exactly, when it is a whole number,
+    read in PHONENUMBER_DEFAULT_REGION without a country code; else as its beginning, with
+    or without that region's country code), or None when `term` is no phone number."""
     if not _NUMBER_START.match(term):
         return None
-    whole = e164(term)
+    region = settings.PHONENUMBER_DEFAULT_REGION
+    whole = e164(term, region=region)
     if whole is not None:
         return _any(fields, "exact", whole)
     digits = re.sub(r"\D", "", term)
-    return _any(fields, "startswith", f"+{digits}")
+    q = _any(fields, "startswith", f"+{digits}")
+    country = phonenumbers.country_code_for_region(region or "")
+    if not term.startswith("+") and country:
+        q |= _any(fields, "startswith", f"+{country}{digits}")
+    return q
 
 
 def _any(fields: list[str], lookup: str, value: str) -> Q:
