@@ -10,7 +10,8 @@ created again unless --reuse), migrates it, and fills it with raw INSERT ... SEL
 a generated series (generate_series on PostgreSQL, a recursive CTE on SQLite: seconds, not
 the minutes a million ORM objects take): call logs spread over the last 365 days on 5 of
 our numbers from 50,000 callers, 5 events a call (started, flow entered, a key pressed or
-no input, a Dial or voicemail, the end), text messages and voicemails; then ANALYZE.
+no input, a Dial or voicemail, the end), text messages and voicemails; then VACUUM ANALYZE (what autovacuum does
+after a while; ANALYZE on SQLite).
 
 Then, as a logged-in superuser through Django's test client (the whole admin stack, the
 template rendering included), it times each page `--repeat` times and prints the median
@@ -171,10 +172,13 @@ def fill(connection, *, calls: int, messages: int, voicemails: int, flow_ids: li
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql)
         print(f"  inserted {what} in {time.perf_counter() - started:.1f} s", flush=True)
+    # What autovacuum would have done by now: statistics, and (PostgreSQL) the visibility
+    # map that lets index-only scans skip the table.
+    statement = "VACUUM ANALYZE" if d.pg else "ANALYZE"
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    print(f"  ANALYZE in {time.perf_counter() - started:.1f} s", flush=True)
+        cursor.execute(statement)
+    print(f"  {statement} in {time.perf_counter() - started:.1f} s", flush=True)
 
 
 def pages(flow_id: int) -> list[tuple[str, str]]:

@@ -158,8 +158,10 @@ def _by_number(rows, keys) -> list[tuple[str, list[int]]]:
     return sorted(series.items())
 
 
-def build_charts(period: dashboard.Period) -> list[Chart]:
+def build_charts(period: dashboard.Period) -> tuple[list[Chart], dict]:
+    """The page's charts, and its summary line's totals; each query runs once."""
     days = period.days()
+    hourly = dashboard.calls_by_hour(period)
     label_every = max(1, len(days) // 14)
     chart_list = [
         Chart(
@@ -170,7 +172,7 @@ def build_charts(period: dashboard.Period) -> list[Chart]:
                     "",
                     charts.stacked_bars(
                         [_day(d) for d in days],
-                        _by_number(dashboard.calls_by_day(period), days),
+                        _by_number(dashboard.calls_by_day(period, hourly), days),
                         title="Calls per day, by number",
                         label_every=label_every,
                     ),
@@ -178,12 +180,12 @@ def build_charts(period: dashboard.Period) -> list[Chart]:
             ],
         )
     ]
-    hourly = Chart("calls_by_hour", "Calls per hour")
+    per_hour = Chart("calls_by_hour", "Calls per hour")
     if len(days) <= HOURLY_MAX_DAYS:
         hours = period.hours()
         index = {hour: i for i, hour in enumerate(hours)}
-        rows = [(h, n, c) for h, n, c in dashboard.calls_by_hour(period) if h in index]
-        hourly.svgs.append(
+        rows = [(h, n, c) for h, n, c in hourly if h in index]
+        per_hour.svgs.append(
             (
                 "",
                 charts.stacked_bars(
@@ -194,10 +196,10 @@ def build_charts(period: dashboard.Period) -> list[Chart]:
             )
         )
     else:
-        hourly.note = (
+        per_hour.note = (
             f"Pick at most {HOURLY_MAX_DAYS} days to see every hour; the CSV has them all."
         )
-    chart_list.append(hourly)
+    chart_list.append(per_hour)
     outcome_rows = dashboard.outcomes(period)
     chart_list.append(
         Chart(
@@ -233,7 +235,7 @@ def build_charts(period: dashboard.Period) -> list[Chart]:
                 (
                     "",
                     charts.heat_map(
-                        dashboard.busiest_hours(period),
+                        dashboard.busiest_hours(period, hourly),
                         rows=dashboard.WEEKDAYS,
                         columns=[f"{h:02d}" for h in range(24)],
                         title="Calls by weekday and hour",
@@ -303,7 +305,7 @@ def build_charts(period: dashboard.Period) -> list[Chart]:
             note="" if voicemails else "Every voicemail has been heard.",
         )
     )
-    return chart_list
+    return chart_list, dashboard.summary(period, outcome_rows, sms_rows)
 
 
 class DashboardView(View):
@@ -330,10 +332,9 @@ class DashboardView(View):
             query.pop("csv", None)
             for key in ("start", "end", "number"):
                 query[key] = str(form.cleaned_data[key])
-            context["charts"] = build_charts(period)
+            context["charts"], context["summary"] = build_charts(period)
             for chart in context["charts"]:
                 query["csv"] = chart.name
                 chart.csv_url = f"?{query.urlencode()}"
             context["period"] = period
-            context["summary"] = dashboard.summary(period)
         return TemplateResponse(request, "admin/telephony/dashboard.html", context)

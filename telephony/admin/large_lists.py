@@ -51,7 +51,8 @@ class EstimatedCountPaginator(Paginator):
         if estimate is not None and estimate > COUNT_CAP:
             self.count_words = f"about {estimate:,}"
             return estimate
-        counted = queryset[: COUNT_CAP + 1].count()
+        # Unordered: any index that answers the filter will do to count.
+        counted = queryset.order_by()[: COUNT_CAP + 1].count()
         if counted > COUNT_CAP:
             self.count_words = f"more than {COUNT_CAP:,}"
             return COUNT_CAP

@@ -12,7 +12,6 @@ error shown.
 import logging
 
 from django.contrib import admin, messages
-from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -21,7 +20,8 @@ from django.utils.text import Truncator
 from telephony.admin import recordings
 from telephony.admin.large_lists import LargeListMixin, NumberSearchMixin
 from telephony.exceptions import TelephonyError
-from telephony.models import Voicemail, VoicemailBox, listenable_boxes
+from telephony.models import PhoneNumber, Voicemail, VoicemailBox, listenable_boxes
+from telephony.models.voicemail import unheard_first
 from telephony.voicemail import removal
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,24 @@ class BoxFilter(admin.RelatedFieldListFilter):
         return [(box.pk, str(box)) for box in listenable_boxes(request.user)]
 
 
+class CalledFilter(admin.SimpleListFilter):
+    """Our numbers, from the numbers table (not a DISTINCT over every voicemail)."""
+
+    title = "number called"
+    parameter_name = "called"
+
+    def lookups(self, request, model_admin):
+        numbers = [
+            str(n) for n in PhoneNumber.objects.order_by("number").values_list("number", flat=True)
+        ]
+        if self.value() and self.value() not in numbers:
+            numbers.append(self.value())  # a number no longer ours still filters
+        return [(number, number) for number in numbers]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(called=self.value()) if self.value() else queryset
+
+
 @admin.register(Voicemail)
 class VoicemailAdmin(LargeListMixin, NumberSearchMixin, admin.ModelAdmin):
     list_display = [
@@ -80,7 +98,7 @@ class VoicemailAdmin(LargeListMixin, NumberSearchMixin, admin.ModelAdmin):
     list_display_links = ["received"]
     list_filter = [
         ("box", BoxFilter),
-        "called",
+        CalledFilter,
         ("created_at", admin.DateFieldListFilter),
         "state",
         "notice_status",
@@ -122,12 +140,8 @@ class VoicemailAdmin(LargeListMixin, NumberSearchMixin, admin.ModelAdmin):
         return queryset
 
     def get_ordering(self, request):
-        unread_first = Case(
-            When(state=Voicemail.State.NEW, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        )
-        return [unread_first.asc(), "-created_at", "-pk"]
+        # Exactly the telephony_vm_inbox index, so the first page is read from it.
+        return [unheard_first().asc(), "-created_at", "-pk"]
 
     def has_module_permission(self, request):
         return _may_listen(request.user)

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db.models import Case, Count, F, Q, QuerySet, When
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDay, TruncHour
+from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from telephony.models import Broadcast, BroadcastRecipient, CallLog, MessageLog, OptOut, Voicemail
@@ -104,20 +104,9 @@ def _local(value: dt.datetime | dt.date, period: Period):
     return value.astimezone(period.tz) if isinstance(value, dt.datetime) else value
 
 
-def calls_by_day(period: Period) -> list[tuple[dt.date, str, int]]:
-    """(day, our number, calls), by day then number."""
-    rows = (
-        calls(period)
-        .annotate(day=TruncDay("created_at", tzinfo=period.tz), number=_our_number())
-        .values("day", "number")
-        .annotate(calls=Count("pk"))
-        .order_by("day", "number")
-    )
-    return [(_local(row["day"], period).date(), row["number"], row["calls"]) for row in rows]
-
-
 def calls_by_hour(period: Period) -> list[tuple[dt.datetime, str, int]]:
-    """(hour, our number, calls) for every hour that had a call, by hour then number."""
+    """(local hour, our number, calls) for every hour that had a call, by hour then
+    number: the one query on calls that the per-day chart and the heat map add up too."""
     rows = (
         calls(period)
         .annotate(hour=TruncHour("created_at", tzinfo=period.tz), number=_our_number())
@@ -126,6 +115,22 @@ def calls_by_hour(period: Period) -> list[tuple[dt.datetime, str, int]]:
         .order_by("hour", "number")
     )
     return [(_local(row["hour"], period), row["number"], row["calls"]) for row in rows]
+
+
+def calls_by_day(period: Period, hourly: list | None = None) -> list[tuple[dt.date, str, int]]:
+    """(day, our number, calls), by day then number; from `hourly` (calls_by_hour) if given."""
+    days: dict[tuple[dt.date, str], int] = {}
+    for hour, number, count in calls_by_hour(period) if hourly is None else hourly:
+        days[hour.date(), number] = days.get((hour.date(), number), 0) + count
+    return [(day, number, count) for (day, number), count in sorted(days.items())]
+
+
+def busiest_hours(period: Period, hourly: list | None = None) -> list[list[int]]:
+    """Calls by weekday (0 = Monday) and hour of the day: 7 lists of 24 counts."""
+    grid = [[0] * 24 for _ in range(7)]
+    for hour, _, count in calls_by_hour(period) if hourly is None else hourly:
+        grid[hour.weekday()][hour.hour] += count
+    return grid
 
 
 def outcomes(period: Period) -> list[tuple[str, int]]:
@@ -164,23 +169,6 @@ def menu_options(period: Period) -> list[tuple[str, str, int]]:
     # Hanging up elsewhere (while talking to someone) is no giving up in a menu.
     rows += [(row["flow"], GAVE_UP, row["n"]) for row in gave_up if row["flow"] in menus]
     return sorted(rows, key=lambda row: (row[0], row[1] == GAVE_UP, -row[2], row[1]))
-
-
-def busiest_hours(period: Period) -> list[list[int]]:
-    """Calls by weekday (0 = Monday) and hour of the day: 7 lists of 24 counts."""
-    grid = [[0] * 24 for _ in range(7)]
-    rows = (
-        calls(period)
-        .annotate(
-            weekday=ExtractIsoWeekDay("created_at", tzinfo=period.tz),
-            hour=ExtractHour("created_at", tzinfo=period.tz),
-        )
-        .values("weekday", "hour")
-        .annotate(n=Count("pk"))
-    )
-    for row in rows:
-        grid[row["weekday"] - 1][row["hour"]] = row["n"]
-    return grid
 
 
 def sms_by_day(period: Period) -> list[tuple[dt.date, int, int, int]]:
@@ -250,15 +238,14 @@ def unheard_voicemails(period: Period) -> list[tuple[str, int]]:
     return sorted((row["box__name"] or "No box", row["n"]) for row in rows)
 
 
-def summary(period: Period) -> dict[str, int]:
-    """The period's totals: calls, calls answered, texts in and out (two queries)."""
-    totals = calls(period).aggregate(
-        calls=Count("pk"), answered=Count("pk", filter=Q(outcome=CallOutcome.ANSWERED))
-    )
-    totals.update(
-        messages(period).aggregate(
-            texts_in=Count("pk", filter=Q(direction=Direction.INBOUND)),
-            texts_out=Count("pk", filter=Q(direction=Direction.OUTBOUND)),
-        )
-    )
-    return totals
+def summary(period: Period, outcome_rows=None, sms_rows=None) -> dict[str, int]:
+    """The period's totals: calls, calls answered, texts in and out; from the outcomes
+    and sms_by_day rows when given."""
+    outcome_rows = outcomes(period) if outcome_rows is None else outcome_rows
+    sms_rows = sms_by_day(period) if sms_rows is None else sms_rows
+    return {
+        "calls": sum(n for _, n in outcome_rows),
+        "answered": dict(outcome_rows)[dict(OUTCOMES)[CallOutcome.ANSWERED]],
+        "texts_in": sum(row[1] for row in sms_rows),
+        "texts_out": sum(row[2] for row in sms_rows),
+    }

@@ -145,6 +145,17 @@ def listenable_boxes(user):
     ).distinct()
 
 
+def unheard_first():
+    """0 for a new (unheard) voicemail, 1 for the rest: the inbox's first sort key, and
+    the first column of its index, so that the inbox's first page is read from the index
+    instead of sorting every voicemail."""
+    return models.Case(
+        models.When(state="new", then=models.Value(0)),
+        default=models.Value(1),
+        output_field=models.IntegerField(),
+    )
+
+
 class Voicemail(models.Model):
     """One message a caller left, from Twilio's recording (RecordingSid is unique)."""
 
@@ -197,6 +208,12 @@ class Voicemail(models.Model):
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["state", "-created_at"], name="telephony_vm_state_created"),
+            models.Index(
+                unheard_first(),
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="telephony_vm_inbox",
+            ),
             # The inbox's search by caller (pattern_ops: "starts with" too) and its filter
             # by the number called.
             models.Index(
