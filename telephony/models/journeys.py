@@ -54,7 +54,13 @@ class CallEvent(models.Model):
         ordering = ["at", "pk"]
         indexes = [
             models.Index(fields=["call_sid", "at"], name="telephony_callevent_call"),
-            models.Index(fields=["kind", "at"], name="telephony_callevent_kind_at"),
+            # Covering (PostgreSQL): the dashboard counts menu choices and who gave up
+            # from the index alone (telephony/logs/dashboard.py).
+            models.Index(
+                fields=["kind", "at"],
+                include=["flow", "option", "call_sid"],
+                name="telephony_callevent_kind_at",
+            ),
             models.Index(fields=["at"], name="telephony_callevent_at"),
         ]
 
