@@ -400,3 +400,11 @@ def test_bars_are_to_scale():
     assert heights[0] == pytest.approx(2 * heights[1])
     assert charts.nice_ceiling(0) == 1 and charts.nice_ceiling(7) == 10
     assert charts.nice_ceiling(11) == 20 and charts.nice_ceiling(450) == 500
+
+
+def test_one_end_of_the_range_alone(known, staff):
+    response = staff.get(URL, {"end": "2026-03-08"})
+    assert response.context["form"].cleaned_data["start"] == dt.date(2026, 3, 2)
+    response = staff.get(URL, {"start": "2026-03-02"})
+    assert response.context["form"].cleaned_data["end"] == timezone.localdate()
+    assert 'value="2026-03-02"' in response.content.decode()  # shown in the form

@@ -209,7 +209,10 @@ def build_charts(period: dashboard.Period) -> tuple[list[Chart], dict]:
                 (
                     "",
                     charts.horizontal_bars(
-                        [(label, n, f"series-{i}") for i, (label, n) in enumerate(outcome_rows)],
+                        [
+                            (label, n, f"series-{i % charts.SERIES_CLASSES}")
+                            for i, (label, n) in enumerate(outcome_rows)
+                        ],
                         title="How calls ended",
                     ),
                 )
@@ -314,7 +317,13 @@ class DashboardView(View):
     def get(self, request):
         if not request.user.has_perm("telephony.view_calllog"):
             raise PermissionDenied
-        form = DashboardForm(request.GET)
+        # The range shown in the form when none was asked for: the last DEFAULT_DAYS days.
+        data = request.GET.copy()
+        today = timezone.localdate()
+        if not data.get("start") and not data.get("end"):  # one alone: clean() fills in
+            data["end"] = str(today)
+            data["start"] = str(today - dt.timedelta(days=DEFAULT_DAYS - 1))
+        form = DashboardForm(data)
         wanted = request.GET.get("csv", "")
         if wanted and wanted not in CSV:
             raise Http404("There is no chart of that name.")

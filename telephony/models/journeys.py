@@ -54,11 +54,11 @@ class CallEvent(models.Model):
         ordering = ["at", "pk"]
         indexes = [
             models.Index(fields=["call_sid", "at"], name="telephony_callevent_call"),
-            # Covering (PostgreSQL): the dashboard counts menu choices and who gave up
-            # from the index alone (telephony/logs/dashboard.py).
+            # Covering: the dashboard counts menu choices and who gave up from the index
+            # alone (telephony/logs/dashboard.py). Key columns rather than INCLUDE, which
+            # SQLite lacks.
             models.Index(
-                fields=["kind", "at"],
-                include=["flow", "option", "call_sid"],
+                fields=["kind", "at", "flow", "option", "call_sid"],
                 name="telephony_callevent_kind_at",
             ),
             models.Index(fields=["at"], name="telephony_callevent_at"),
