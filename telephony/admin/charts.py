@@ -120,7 +120,7 @@ def stacked_bars(
             if h > 0:
                 _rect(group, x, base - h, bar_w, h, f"chart-bar series-{n % SERIES_CLASSES}")
                 base -= h
-        if i % max(label_every, 1) == 0:
+        if label and i % max(label_every, 1) == 0:
             _text(svg, x + bar_w / 2, height - bottom + 14, label, "chart-axis", "middle")
     return _done(svg)
 

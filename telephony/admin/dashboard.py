@@ -154,7 +154,8 @@ def _by_number(rows, keys) -> list[tuple[str, list[int]]]:
     index = {key: i for i, key in enumerate(keys)}
     series: dict[str, list[int]] = {}
     for key, number, count in rows:
-        series.setdefault(number or "unknown", [0] * len(keys))[index[key]] += count
+        if key in index:  # always, as both come from the period; never a 500 if not
+            series.setdefault(number or "unknown", [0] * len(keys))[index[key]] += count
     return sorted(series.items())
 
 
@@ -183,14 +184,12 @@ def build_charts(period: dashboard.Period) -> tuple[list[Chart], dict]:
     per_hour = Chart("calls_by_hour", "Calls per hour")
     if len(days) <= HOURLY_MAX_DAYS:
         hours = period.hours()
-        index = {hour: i for i, hour in enumerate(hours)}
-        rows = [(h, n, c) for h, n, c in hourly if h in index]
         per_hour.svgs.append(
             (
                 "",
                 charts.stacked_bars(
                     [_day(h.date()) if h.hour == 0 else "" for h in hours],
-                    _by_number(rows, hours),
+                    _by_number(hourly, hours),
                     title="Calls per hour, by number",
                 ),
             )
