@@ -84,6 +84,7 @@ def known(settings):
     event(c2, "no_input", local(2, 9, 41))
     event(c2, "no_input", local(2, 9, 42))
     event(c2, "hung_up", local(2, 9, 42))
+    event(c3, "no_input", local(3, 23, 31))  # silent at first, then chose: no giving up
     event(c3, "input", local(3, 23, 31), option="2")
     event(c5, "input", local(1, 23, 59), option="1")  # outside the range
     text(1, local(2, 8))

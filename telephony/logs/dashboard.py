@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Count, F, Q, QuerySet, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, When
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -156,7 +156,9 @@ def _events(period: Period) -> QuerySet:
 
 def menu_options(period: Period) -> list[tuple[str, str, int]]:
     """(flow, option, times chosen) for each menu, and (flow, GAVE_UP, callers) for the
-    callers who gave up in it (no key pressed, or hung up there), by flow then count."""
+    callers who gave up in it (no key pressed, or hung up there, and no choice made there
+    at all: a caller who pressed nothing at first, then chose, did not give up), by flow
+    then count."""
     events = _events(period)
     chosen = (
         events.filter(kind=CallEvent.Kind.INPUT)
@@ -164,8 +166,13 @@ def menu_options(period: Period) -> list[tuple[str, str, int]]:
         .values("flow", "option")
         .annotate(n=Count("option"))  # not "pk": the index holds option, not the id
     )
+    # Gave up: no key pressed (or hung up) in a menu where the call then chose nothing.
+    chose_there = CallEvent.objects.filter(
+        kind=CallEvent.Kind.INPUT, call_sid=OuterRef("call_sid"), flow=OuterRef("flow")
+    ).exclude(option="")
     gave_up = (
         events.filter(kind__in=GAVE_UP_KINDS)
+        .filter(~Exists(chose_there))
         .values("flow")
         .annotate(n=Count("call_sid", distinct=True))
     )
