@@ -37,6 +37,7 @@ OUTCOMES = [
 ]
 GAVE_UP = "(gave up)"
 GAVE_UP_KINDS = [CallEvent.Kind.NO_INPUT, CallEvent.Kind.HUNG_UP]
+CALL_MAX = dt.timedelta(days=1)  # Twilio ends any call after 24 hours
 # What calls are counted by: a column never null, and the one the period's index holds.
 EVERY_CALL = "created_at"
 IN_PROGRESS = [Broadcast.State.SCHEDULED, Broadcast.State.SENDING, Broadcast.State.PAUSED]
@@ -167,8 +168,14 @@ def menu_options(period: Period) -> list[tuple[str, str, int]]:
         .annotate(n=Count("option"))  # not "pk": the index holds option, not the id
     )
     # Gave up: no key pressed (or hung up) in a menu where the call then chose nothing.
+    # The choice is looked for within a day of the period (no call lasts longer), which
+    # keeps the database from reading every choice ever made to answer it.
     chose_there = CallEvent.objects.filter(
-        kind=CallEvent.Kind.INPUT, call_sid=OuterRef("call_sid"), flow=OuterRef("flow")
+        kind=CallEvent.Kind.INPUT,
+        call_sid=OuterRef("call_sid"),
+        flow=OuterRef("flow"),
+        at__gte=period.since - CALL_MAX,
+        at__lt=period.until + CALL_MAX,
     ).exclude(option="")
     gave_up = (
         events.filter(kind__in=GAVE_UP_KINDS)
