@@ -62,9 +62,10 @@ class Dialect:
         return f"strftime('%Y-%m-%d %H:%M:%S', 'now', '-' || ({seconds}) || ' seconds')"
 
     def caller(self, expr: str) -> str:
+        """+1415 2000000..2049999: valid numbers, so a search finds them exactly."""
         if self.pg:
-            return f"'+1415' || lpad((({expr}) % {CALLERS})::text, 7, '0')"
-        return f"'+1415' || printf('%07d', ({expr}) % {CALLERS})"
+            return f"'+1415' || (2000000 + ({expr}) % {CALLERS})::text"
+        return f"'+1415' || (2000000 + ({expr}) % {CALLERS})"
 
     def ours(self, expr: str) -> str:
         return f"'+1500555000' || ((({expr}) % 5))"
@@ -184,7 +185,7 @@ def fill(connection, *, calls: int, messages: int, voicemails: int, flow_ids: li
 
 
 def pages(flow_id: int) -> list[tuple[str, str]]:
-    caller = "+14150012345"
+    caller = "+14152012345"  # a valid number (NANP): the search looks it up exactly
     month_ago = time.strftime("%Y-%m-%d", time.localtime(time.time() - 30 * 86400))
     year_ago = time.strftime("%Y-%m-%d", time.localtime(time.time() - 365 * 86400))
     return [
@@ -204,7 +205,7 @@ def pages(flow_id: int) -> list[tuple[str, str]]:
             + "+00%3A00%3A00%2B00%3A00",
         ),
         ("call logs, search a number", f"/admin/telephony/calllog/?q=%2B{caller[1:]}"),
-        ("call logs, search a prefix", "/admin/telephony/calllog/?q=%2B1415001"),
+        ("call logs, search a prefix", "/admin/telephony/calllog/?q=%2B1415201"),
         ("call logs, page 50", "/admin/telephony/calllog/?p=50"),
         ("message logs", "/admin/telephony/messagelog/"),
         ("message logs, inbound", "/admin/telephony/messagelog/?direction__exact=inbound"),
