@@ -320,3 +320,22 @@ def test_calls_today_counts_only_today(settings, db):
     call(2, at=now - datetime.timedelta(days=2), outcome=CallOutcome.MISSED)
     counts = calls_today()
     assert (counts.total, counts.missed, counts.voicemail) == (1, 1, 0)
+
+
+def test_the_home_page_costs_the_same_queries_for_many_numbers(admin_client, known_data):
+    """No query per number or voicemail: the live side comes from the held release."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    admin_client.get("/admin/")  # the worker now holds the release and the draft's changes
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get("/admin/")
+    flow = CallFlow.objects.get(slug="sales")
+    for n in range(30):
+        PhoneNumber.objects.create(number=f"+1415555{n:04d}", call_flow=flow)
+        voicemail(known_data["front"], 100 + n)
+    admin_client.get("/admin/")
+    with CaptureQueriesContext(connection) as many:
+        response = admin_client.get("/admin/")
+    assert len(many) == len(few) < 25, [q["sql"] for q in many.captured_queries]
+    assert "33 unheard" in section(response, "voicemail")

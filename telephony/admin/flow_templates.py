@@ -8,13 +8,15 @@ optional; a bad one is shown next to its field, and then nothing is created.
 Needs "Can add call flow".
 """
 
+import json
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from telephony.flows import templates
 from telephony.models import CallFlow, Schedule
@@ -26,7 +28,7 @@ class FromTemplateForm(forms.Form):
     )
     template = forms.ChoiceField(
         label="Start from",
-        choices=templates.template_choices,
+        choices=templates.template_choices,  # with their descriptions: __init__
         required=False,
         widget=forms.RadioSelect,
     )
@@ -59,13 +61,25 @@ class FromTemplateForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["template"].help_text = format_html(
-            "<ul>{}</ul>",
-            format_html_join(
-                "",
-                "<li><strong>{}</strong>: {}</li>",
-                ((t.label, t.description) for t in templates.TEMPLATES.values()),
+        # Each shape with what it does, so staff choose by what callers will get.
+        self.fields["template"].choices = [
+            (templates.EMPTY, format_html("<strong>{}</strong>: no steps yet.", "Empty flow")),
+            *(
+                (t.key, format_html("<strong>{}</strong>: {}", t.label, t.description))
+                for t in templates.TEMPLATES.values()
             ),
+        ]
+
+    @classmethod
+    def fields_of_templates(cls) -> str:
+        """{template key: the parameter fields it takes}, as JSON for from_template.js,
+        which shows only those (all show without JavaScript)."""
+        return json.dumps(
+            {
+                key: [name for name in cls.PARAMS if name in template.param_names]
+                for key, template in templates.TEMPLATES.items()
+            }
+            | {templates.EMPTY: []}
         )
 
     def create(self) -> CallFlow:
@@ -125,5 +139,6 @@ class FlowTemplatesMixin:
             "opts": self.opts,
             "title": "Add a flow from a template",
             "form": form,
+            "fields_of_templates": form.fields_of_templates(),
         }
         return TemplateResponse(request, "admin/telephony/callflow/from_template.html", context)

@@ -3,7 +3,7 @@
 For the admin's home page: a number whose draft flow differs from the live one says so
 ("Support line, after you publish; callers get Main menu now"). The live side comes from
 the release this worker holds (flows/loading.py), so this costs one query for the
-numbers and their draft flows, and none for the release once it is held.
+numbers and their draft flows, and one more the first time the release is asked.
 """
 
 from dataclasses import dataclass
@@ -30,9 +30,10 @@ class NumberAnswer:
 def who_answers() -> list[NumberAnswer]:
     """Every number, by number, with its draft and live flows."""
     live = live_snapshot()
+    live_numbers = live.numbers if live is not None else {}  # built at most once: one query
     answers = []
     for number in PhoneNumber.objects.select_related("call_flow").order_by("number"):
-        phone = live.phone(str(number.number)) if live is not None else None
+        phone = live_numbers.get(str(number.number))
         flow = phone.call_flow if phone is not None else None
         answers.append(
             NumberAnswer(
