@@ -186,3 +186,27 @@ def test_text_address_texts_the_caller():
     assert "Texts the caller at +14155551234" in transcript.text
     assert "sms" in kinds(transcript)
     assert transcript.ended == "hangup"
+
+
+def test_fill_an_empty_flow_from_a_template():
+    from telephony.flows.templates import fill_from_template
+
+    billing = create_from_template("", name="Billing")
+    fill_from_template(billing, "forward_voicemail", forward_to="+14155550123")
+    billing.refresh_from_db()
+    assert billing.slug == "billing" and billing.description
+    assert billing.steps.get(verb=Step.Verb.DIAL).dial_target == "+14155550123"
+    assert [f for f in find_problems() if f.severity == ERROR] == []
+    with pytest.raises(ValidationError) as caught:
+        fill_from_template(billing, "menu")
+    assert "template" in caught.value.message_dict
+    assert not MenuOption.objects.exists()
+
+
+def test_a_bad_parameter_leaves_an_empty_flow_empty():
+    from telephony.flows.templates import fill_from_template
+
+    billing = create_from_template("", name="Billing")
+    with pytest.raises(ValidationError):
+        fill_from_template(billing, "forward_voicemail", forward_to="nope")
+    assert not billing.steps.exists() and CallFlow.objects.count() == 1

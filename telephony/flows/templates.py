@@ -12,6 +12,8 @@ publishes. Every template's result passes the flow checks without errors
 A bad parameter (a number that is no phone number, say) raises `ValidationError` keyed
 by the parameter's name, so a form can show it next to its field. `template_choices()`
 feeds a form's select, with "Empty flow" (key "", no steps) first.
+`fill_from_template(flow, key, **params)` gives an existing empty flow a template's steps
+(the editor creates an option's target by name, then fills it).
 
 Shapes (the keys of `TEMPLATES`):
 
@@ -265,7 +267,7 @@ def build_forward_voicemail(flow: CallFlow, params: dict) -> None:
 def build_after_hours(flow: CallFlow, params: dict) -> None:
     open_flow = _flow_named(
         params.get("open_flow") or f"{flow.name} (open)",
-        says="Thank you for calling. Please hold.",
+        says=f"You have reached {flow.name}.",
     )
     _add_step(
         flow,
@@ -405,10 +407,8 @@ def template_choices() -> list[tuple[str, str]]:
     return [(EMPTY, "Empty flow"), *((t.key, t.label) for t in TEMPLATES.values())]
 
 
-def create_from_template(key: str, *, name: str, **params) -> CallFlow:
-    """Create the draft flow `name` from template `key` ("" : an empty flow), with what its
-    shape needs; return it. ValidationError (keyed by parameter) when a parameter is bad:
-    then nothing is created."""
+def _template(key: str, params: dict) -> Template | None:
+    """The template `key` (None for "Empty flow"); TypeError for a parameter it does not take."""
     if key == EMPTY:
         template = None
     elif key in TEMPLATES:
@@ -418,9 +418,40 @@ def create_from_template(key: str, *, name: str, **params) -> CallFlow:
     unknown = set(params) - (template.param_names if template else set())
     if unknown:
         raise TypeError(f"Template {key!r} takes no parameter {', '.join(sorted(unknown))}.")
+    return template
+
+
+def _fill(flow: CallFlow, template: Template | None, params: dict) -> None:
+    if template is not None:
+        template.build(flow, {k: v for k, v in params.items() if v not in (None, "")})
+        renumber_steps(flow)
+
+
+def create_from_template(key: str, *, name: str, **params) -> CallFlow:
+    """Create the draft flow `name` from template `key` ("" : an empty flow), with what its
+    shape needs; return it. ValidationError (keyed by parameter) when a parameter is bad:
+    then nothing is created."""
+    template = _template(key, params)
     with transaction.atomic():
         flow = _new_flow(name, description=template.description if template else "")
-        if template is not None:
-            template.build(flow, {k: v for k, v in params.items() if v not in (None, "")})
-            renumber_steps(flow)
+        _fill(flow, template, params)
+    return flow
+
+
+def fill_from_template(flow: CallFlow, key: str, **params) -> CallFlow:
+    """Give the saved flow `flow`, which has no steps yet (e.g. one a menu option just
+    created by name), the steps of template `key`; its name and slug stay. ValidationError
+    when it has steps already or a parameter is bad: then nothing changes."""
+    template = _template(key, params)
+    if flow.steps.exists() or flow.options.exists():
+        raise ValidationError(
+            {
+                "template": f"The flow {flow.name!r} has steps already: a template fills empty flows only."
+            }
+        )
+    with transaction.atomic():
+        if template is not None and not flow.description:
+            flow.description = template.description
+            _save(flow)
+        _fill(flow, template, params)
     return flow
