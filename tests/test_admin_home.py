@@ -192,7 +192,7 @@ def test_staff_with_no_permissions_get_an_empty_home(client, django_user_model, 
     client.force_login(staff(django_user_model))
     response = client.get("/admin/")
     assert response.status_code == 200
-    for name in ("numbers", "changes", "voicemail", "calls", "start-here"):
+    for name in ("numbers", "changes", "voicemail", "calls", "start-here", "tools"):
         assert section(response, name) is None, name
     assert "+15005550006" not in response.content.decode()
 
