@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from telephony.admin.flow_templates import FlowTemplatesMixin
 from telephony.admin.logs import SmsRuleInline  # also registers the log and opt-out admins
 from telephony.admin.releases import DraftNoticeMixin
 from telephony.admin.tools import FlowToolsMixin, NumberToolsMixin
@@ -254,7 +255,7 @@ def flow_users(flows) -> list[str]:
 
 
 @admin.register(CallFlow)
-class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
+class CallFlowAdmin(DraftNoticeMixin, FlowTemplatesMixin, FlowToolsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "step_count", "updated_at"]
     ordering = ["name"]  # the step-count annotation would drop the model's ordering
     list_filter = ["is_active"]
