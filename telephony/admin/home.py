@@ -104,7 +104,7 @@ class Home:
 
 def home(request) -> Home:
     user = request.user
-    page = Home(dashboard_url=_url("admin:telephony_dashboard"))
+    page = Home()
     flows_visible = _may_view(request, CallFlow)
     if _may_view(request, PhoneNumber):
         page.numbers = _numbers(request, flows_visible=flows_visible)
@@ -116,6 +116,7 @@ def home(request) -> Home:
         page.voicemails = list(inbox.order_by("-created_at", "-pk")[:SHOW_VOICEMAILS])
         page.inbox_url = _url("admin:telephony_voicemail_changelist", query="state__exact=new")
     if _may_view(request, CallLog):
+        page.dashboard_url = _url("admin:telephony_dashboard")  # it charts the call logs
         page.calls = calls_today()
         page.calls_url = _url("admin:telephony_calllog_changelist", query=page.calls.log_query())
         page.missed_url = _url(
