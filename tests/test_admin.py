@@ -84,7 +84,7 @@ def flow_form(name, slug, steps=(), options=(), existing_steps=(), existing_opti
     for i, option in enumerate(all_options):
         option = {"digits": "", "phrase": "", "target_flow": "", **option}
         target, template = option.pop("target_flow"), option.pop("template", "")
-        data.update(target_fields(f"options-{i}-target_flow", target, template))
+        data.update(target_fields(f"options-{i}-goes_to", target, template))
         for key, value in option.items():
             data[f"options-{i}-{key}"] = value
     return data

@@ -67,7 +67,9 @@ class FlowDirectory:
         if flow.pk is None:
             return flow.name
         counts = self._name_counts()
-        return flow.name if counts.get(flow.name.casefold(), 0) <= 1 else f"{flow.name} ({flow.slug})"
+        return (
+            flow.name if counts.get(flow.name.casefold(), 0) <= 1 else f"{flow.name} ({flow.slug})"
+        )
 
     def find(self, text: str) -> CallFlow | None:
         """The flow `text` names (its name, "name (slug)" or its slug); None: no flow.
@@ -161,11 +163,7 @@ class FlowTargetWidget(forms.MultiWidget):
             except ValidationError:
                 existing = None
         state = "" if not label else ("existing" if existing else "new")
-        hint = (
-            format_html("new flow: {}, created when you save", label)
-            if state == "new"
-            else ""
-        )
+        hint = format_html("new flow: {}, created when you save", label) if state == "new" else ""
         button = format_html(
             '<button type="submit" name="_open" value="{}" class="flow-target-open" '
             'title="Save this page, then open {}"{}>Open</button>',

@@ -147,7 +147,10 @@ class StepInline(admin.StackedInline):
 
 
 class MenuOptionForm(forms.ModelForm):
-    target_flow = FlowTargetField(
+    """An option whose target is typed by name (`goes_to`, flow_targets.py): the flow is
+    set on the option in clean(), and a new one is created when the option is saved."""
+
+    goes_to = FlowTargetField(
         label="Goes to",
         help_text="Type a flow's name; a new name makes a new flow when you save "
         "(empty, or from the template chosen beside it).",
@@ -155,15 +158,29 @@ class MenuOptionForm(forms.ModelForm):
 
     class Meta:
         model = MenuOption
-        fields = ["digits", "phrase", "target_flow"]
+        fields = ["digits", "phrase"]
         labels = {"digits": "Keys", "phrase": "Or words"}
 
     def __init__(self, *args, directory: FlowDirectory | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.directory = directory or FlowDirectory()
-        self.fields["target_flow"].use_directory(self.directory)
+        self.fields["goes_to"].use_directory(self.directory)
         if self.instance.pk is not None:
-            self.initial["target_flow"] = self.instance.target_flow_id
+            self.initial.setdefault("goes_to", self.instance.target_flow_id)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "goes_to" in cleaned:
+            self.instance.target_flow = cleaned["goes_to"]
+        return cleaned
+
+    def add_error(self, field, error):
+        # The model's "target_flow" is this form's "goes_to".
+        if field is None and hasattr(error, "error_dict") and "target_flow" in error.error_dict:
+            errors = dict(error.error_dict)
+            errors["goes_to"] = errors.pop("target_flow")
+            error = ValidationError(errors)
+        super().add_error(field, error)
 
     def save(self, commit=True):
         save_new_targets(self.instance, ["target_flow"], self.directory)
@@ -174,6 +191,7 @@ class MenuOptionInline(admin.TabularInline):
     model = MenuOption
     form = MenuOptionForm
     formset = MenuOptionFormSet
+    fields = ["digits", "phrase", "goes_to"]
     fk_name = "flow"
     extra = 0
     verbose_name = "menu option"
@@ -337,18 +355,19 @@ class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
             except ValidationError:  # several flows have that name: stay here
                 target = None
             if target is not None:
-                return HttpResponseRedirect(
-                    f"{reverse(change, args=[target.pk])}?from={obj.pk}"
-                )
+                return HttpResponseRedirect(f"{reverse(change, args=[target.pk])}?from={obj.pk}")
         if "_back" in request.POST:
             back = self._back_to(request, obj.pk)
             if back is not None:
                 return HttpResponseRedirect(reverse(change, args=[back.pk]))
         if "_publish" in request.POST:
             return HttpResponseRedirect(reverse("admin:telephony_release_publish"))
-        came_from = request.POST.get("_from", "")
-        if "_continue" in request.POST and came_from.isdigit():
-            return HttpResponseRedirect(f"{reverse(change, args=[obj.pk])}?from={came_from}")
+        # Save and continue, or Enter in a text box (the off-screen "_stay" button):
+        # this page again, still knowing the way back.
+        if "_continue" in request.POST or "_stay" in request.POST:
+            came_from = request.POST.get("_from", "")
+            query = f"?from={came_from}" if came_from.isdigit() else ""
+            return HttpResponseRedirect(f"{reverse(change, args=[obj.pk])}{query}")
         return None
 
     def get_deleted_objects(self, objs, request):

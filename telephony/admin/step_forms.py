@@ -37,7 +37,9 @@ class VerbField:
 
 VERB_FIELDS: dict[str, list[VerbField]] = {
     Step.Verb.SAY: [
-        VerbField("text", "What callers hear", "Type it as you would say it: Twilio reads it aloud."),
+        VerbField(
+            "text", "What callers hear", "Type it as you would say it: Twilio reads it aloud."
+        ),
         VerbField("voice", "Voice", "e.g. Polly.Joanna; blank: Twilio's standard voice."),
         VerbField("language", "Language", "e.g. en-US or fr-FR; blank: American English."),
         VerbField("loop", "Times to say it", REPEAT_HELP),
@@ -98,7 +100,9 @@ VERB_FIELDS: dict[str, list[VerbField]] = {
             "Also ring",
             "More people, one per line: numbers (+14155550100) or client:name. Up to 9.",
         ),
-        VerbField("ring_mode", "Ring them", "All at once (the first to answer takes it) or in turn."),
+        VerbField(
+            "ring_mode", "Ring them", "All at once (the first to answer takes it) or in turn."
+        ),
         VerbField(
             "screen",
             "Screen calls",
@@ -128,7 +132,9 @@ VERB_FIELDS: dict[str, list[VerbField]] = {
     ],
     Step.Verb.ENQUEUE: [
         VerbField("dial_target", "Queue name", "Letters, digits and _ . - only, e.g. support."),
-        VerbField("url", "Hold music", "The web address of an audio file callers hear while waiting."),
+        VerbField(
+            "url", "Hold music", "The web address of an audio file callers hear while waiting."
+        ),
         VerbField("next_flow", "If they leave the queue", f"Unanswered; {NO_CHOICE}."),
     ],
     Step.Verb.REJECT: [
@@ -140,7 +146,9 @@ VERB_FIELDS: dict[str, list[VerbField]] = {
         VerbField("url", "Picture", "Optional: the web address of an image sent with it (MMS)."),
     ],
     Step.Verb.CONFERENCE: [
-        VerbField("dial_target", "Room name", "e.g. Weekly sales: callers of this step meet there."),
+        VerbField(
+            "dial_target", "Room name", "e.g. Weekly sales: callers of this step meet there."
+        ),
         VerbField("url", "Hold music", "Played until the room starts (an audio file's address)."),
         VerbField(
             "moderators",
@@ -161,7 +169,11 @@ VERB_FIELDS: dict[str, list[VerbField]] = {
 
 # Every Step field some verb uses: what a save resets when the chosen verb does not.
 VERB_FIELD_NAMES = sorted({f.name for fields in VERB_FIELDS.values() for f in fields})
-FLOW_FIELDS = [f.name for f in Step._meta.get_fields() if getattr(f, "related_model", None) is CallFlow and f.name != "flow"]
+FLOW_FIELDS = [
+    f.name
+    for f in Step._meta.get_fields()
+    if getattr(f, "related_model", None) is CallFlow and f.name != "flow"
+]
 LISTEN_FIELDS = {(Step.Verb.SAY, "text"), (Step.Verb.GATHER, "text")}
 
 
@@ -238,6 +250,7 @@ class StepFormBase(forms.ModelForm):
         self.directory = directory or FlowDirectory()
         self.fields["position"].required = False
         self.fields["position"].label = "Order"
+        self.fields["position"].help_text = "1 runs first."
         self.fields["verb"].label = "Step"
         if self.instance.pk is None:
             # A new step has no place yet (it goes last): never show 0.

@@ -313,7 +313,9 @@ class Step(models.Model):
 
     def _clean_say(self, errors):
         if not self.text.strip():
-            errors["text"] = "This Say step has no text: type what callers hear, or remove the step."
+            errors["text"] = (
+                "This Say step has no text: type what callers hear, or remove the step."
+            )
         elif len(self.text) > SAY_MAX_CHARS:
             errors["text"] = (
                 f"Twilio says at most {SAY_MAX_CHARS} characters; this text has {len(self.text)}."

@@ -4,7 +4,7 @@
 // buttons stay hidden in a browser without speechSynthesis.
 "use strict";
 (function () {
-  const supported = "speechSynthesis" in window && "SpeechSynthesisUtterance" in window;
+  const supported = Boolean(window.speechSynthesis && window.SpeechSynthesisUtterance);
   function show() {
     if (!supported) return;
     document.querySelectorAll(".listen-button").forEach(function (button) {

@@ -30,7 +30,9 @@
       const move = row.querySelector(".step-move");
       if (move) move.hidden = false;
       const input = position(row);
-      const line = input && input.closest(".fieldBox, .form-row");
+      // The "Order" box with its label and help: the numbers and buttons replace it.
+      const box = input && input.closest(".fieldBox");
+      const line = box ? box.parentElement : input && input.closest(".form-row");
       if (line) line.classList.add("step-position-hidden");
     });
     number(false);
