@@ -21,9 +21,23 @@ from dataclasses import dataclass, field
 import pytest
 
 from telephony.models import CallFlow, MenuOption, Release, Step
-from tests.test_browser import ARTIFACTS, browser_page, chromium, shot  # noqa: F401 (fixture)
+from tests.test_browser import ARTIFACTS, ON_CI, _missing, browser_page, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def chromium():
+    """Debian's Chromium, as in tests/test_browser.py (skipped without it, except on CI)."""
+    from tests.test_browser import CHROMIUM
+
+    missing = _missing()
+    if missing:
+        if ON_CI:
+            pytest.fail(f"CI must run the browser test, but {missing}")
+        pytest.skip(missing)
+    return CHROMIUM
+
 
 CLICK_BUDGET = 12  # the issue's aim: one page, at most 12 clicks besides typing
 
