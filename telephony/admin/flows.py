@@ -15,10 +15,11 @@ publishing: staff see the problem where they cause it.
 from xml.dom import minidom
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
 
@@ -39,6 +40,7 @@ from telephony.models import (
     option_fits_gather,
     renumber_steps,
 )
+from telephony.tools import flow_checks as flowchecks
 
 
 class EditorFormSet(forms.BaseInlineFormSet):
@@ -206,6 +208,9 @@ class MenuOptionInline(admin.TabularInline):
         return formset
 
 
+LEAVING_BUTTONS = ("_open", "_back", "_publish")
+
+
 class CallFlowForm(forms.ModelForm):
     class Meta:
         model = CallFlow
@@ -343,6 +348,19 @@ class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
     def response_change(self, request, obj):
         response = super().response_change(request, obj)
         return self._editor_redirect(request, obj) or response
+
+    def _warn_findings(self, request, obj):
+        """Leaving the page (Open, Save and back, Save and publish): the checks' findings
+        would show on the next page, about this one; say in one line where they are."""
+        if not any(button in request.POST for button in LEAVING_BUTTONS):
+            return super()._warn_findings(request, obj)
+        count = len(flowchecks.find_problems(flow=obj))
+        if count:
+            messages.warning(
+                request,
+                f"The checks found {count} problem{pluralize(count)} in flow {obj.name}: "
+                "see Checks on its page.",
+            )
 
     def _editor_redirect(self, request, obj) -> HttpResponseRedirect | None:
         """Where the editor's own buttons go once the page is saved: Open (a target),

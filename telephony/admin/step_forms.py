@@ -112,7 +112,7 @@ VERB_FIELDS: dict[str, list[VerbField]] = {
         VerbField(
             "text",
             "What the person answering hears",
-            "With screening; blank: “Call for <this flow>.”",
+            "With screening; blank: “Call for” and this flow's name.",
         ),
         VerbField("caller_id", "Caller ID shown", "One of our numbers or a verified caller ID."),
         VerbField("record", "Record the call", "From the moment it is answered."),
@@ -279,6 +279,14 @@ class StepFormBase(forms.ModelForm):
                 value = cleaned[chosen[name]]
                 if value is None and not model_field.null:
                     value = model_field.get_default()
+                if not model_field.is_relation:
+                    # The model's own checks of the field (e.g. 1 to 600 seconds), which
+                    # full_clean() skips: the form field is not named after it.
+                    try:
+                        value = model_field.clean(value, self.instance)
+                    except ValidationError as error:
+                        self.add_error(chosen[name], error)
+                        continue
             elif name in chosen:
                 continue  # its own error is shown already; keep the stored value
             else:
