@@ -397,7 +397,7 @@ def test_open_saves_and_opens_the_new_target_with_a_way_back(admin_client):
     assert response.status_code == 302
     assert response["Location"] == f"{change_url(billing)}?from={support.pk}"
     page = page_text(admin_client.get(response["Location"]))
-    assert "Back to Support line" in page and 'name="_from" value="%d"' % support.pk in page
+    assert "Back to Support line" in page and f'name="_from" value="{support.pk}"' in page
     assert "Save and back to Support line" in page
     # The checks' findings about Support line are not listed on Billing's page.
     assert "Warning in flow support-line" not in page
