@@ -97,8 +97,11 @@ class FlowDirectory:
         """Save the new flow `flow` stands for (from its template), once per name."""
         key = flow.name.strip().casefold()
         if key not in self.created:
-            existing = self.find(flow.name)
-            if existing is not None:  # created by another request meanwhile
+            # Asked again: the flow being saved may be the one named (or another request's).
+            existing = (
+                CallFlow.objects.filter(name__iexact=flow.name.strip()).order_by("pk").first()
+            )
+            if existing is not None:
                 self.created[key] = existing
             else:
                 self.created[key] = create_from_template(
