@@ -13,6 +13,7 @@ says which page and what.
 """
 
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -351,4 +352,83 @@ def test_the_inbox_plays_a_voicemail(live_server, chromium, django_user_model, f
             "() => document.querySelector('audio.voicemail-player').duration > 1"
         )
         shot(page, "07-voicemail-inbox")
+        assert problems == [], "\n".join(problems)
+
+
+def log_in(page, url, username="boss", password="pw-for-tests", *, next_path="/admin/"):
+    page.goto(f"{url}/admin/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+
+def text_colour(page, selector) -> tuple[int, ...]:
+    colour = page.eval_on_selector(selector, "e => getComputedStyle(e).color")
+    return tuple(int(part) for part in re.findall(r"\d+", colour)[:3])
+
+
+def test_the_home_page_starts_staff_off(live_server, chromium, django_user_model):
+    """The admin home (telephony/admin/home.py) under the CSP, in light and dark mode:
+    a new install says where to start; creating a flow from a template there opens it;
+    with numbers, changes, voicemails and calls, each section shows them."""
+    from django.core.management import call_command
+
+    from telephony.models import PhoneNumber, Voicemail, VoicemailBox
+
+    django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-for-tests")
+    problems = []
+    with browser_page(chromium, problems) as page:
+        log_in(page, live_server.url)
+        assert page.inner_text("#site-name").strip() == "Switchboard"
+        assert page.title() == "Your phone line | Switchboard"
+        assert "Start here" in page.inner_text("#sb-start-here")
+        shot(page, "08-home-new-install")
+        page.click("#sb-start-here a:has-text('Create a flow from a template')")
+        page.fill("#id_name", "Support line")
+        # from_template.js shows only the fields of the template chosen.
+        page.check("input[name=template][value=forward_voicemail]")
+        assert page.is_visible("#id_forward_to") and not page.is_visible("#id_address")
+        page.check("input[name=template][value=text_address]")
+        assert page.is_visible("#id_address") and not page.is_visible("#id_forward_to")
+        page.check("input[name=template][value=menu]")
+        assert not page.is_visible("#id_forward_to") and not page.is_visible("#id_schedule")
+        shot(page, "08b-flow-from-template")
+        page.click("input[type=submit]")
+        page.wait_for_selector("ul.messagelist")
+        assert "Created the flow 'Support line'" in page.inner_text("ul.messagelist")
+        assert page.input_value("#id_name") == "Support line"
+        assert problems == [], "\n".join(problems)
+    assert CallFlow.objects.get(name="Support line").steps.count() == 2
+
+    call_command("loaddata", "demo", verbosity=0)
+    from tests.factories import publish
+
+    publish("The demo.")
+    number = PhoneNumber.objects.get(number="+15005550006")
+    number.call_flow = CallFlow.objects.get(name="Support line")
+    number.save()
+    Voicemail.objects.create(
+        box=VoicemailBox.objects.get(name="Front desk"),
+        recording_sid="RE" + "a" * 32,
+        caller="+14155550123",
+    )
+    with browser_page(chromium, problems) as page:
+        log_in(page, live_server.url)
+        numbers = page.inner_text("#sb-numbers")
+        assert "Callers get Main menu." in numbers and "After you publish: Support line." in numbers
+        assert "Publish changes" in page.inner_text("#sb-changes")
+        assert "1 unheard" in page.inner_text("#sb-voicemail")
+        assert "0 calls today" in page.inner_text("#sb-calls")
+        light = text_colour(page, "#sb-voicemail .sb-count strong")
+        shot(page, "09-home")
+        page.emulate_media(color_scheme="dark")
+        page.reload()
+        page.wait_for_selector("#sb-numbers")
+        dark = text_colour(page, "#sb-voicemail .sb-count strong")
+        assert sum(dark) > sum(light) + 300, (light, dark)  # light text on the dark theme
+        shot(page, "10-home-dark")
+        page.click("#sb-changes a.sb-publish")
+        page.wait_for_selector("#content")
+        assert "/admin/telephony/release/publish/" in page.url
         assert problems == [], "\n".join(problems)

@@ -8,13 +8,15 @@
   callers, and the draft notice on flow and number pages;
 - `schedules`: open hours, closed dates, holidays and special days, with a week view;
 - `tools`: the flow checks, diagram and call simulators shown on flow and number pages;
-- `voicemail`: the voicemail inbox and its boxes.
+- `voicemail`: the voicemail inbox and its boxes;
+- `home`: the site's header and title, and the home page (index) that starts staff off.
 """
 
 from telephony.admin import (  # noqa: F401  (registers the ModelAdmins)
     broadcasts,
     callers,
     flows,
+    home,
     logs,
     releases,
     schedules,

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
 
 from telephony.admin.flow_targets import FlowDirectory, FlowTargetField, save_new_targets
+from telephony.admin.flow_templates import FlowTemplatesMixin
 from telephony.admin.logs import SmsRuleInline  # also registers the log and opt-out admins
 from telephony.admin.releases import DraftNoticeMixin
 from telephony.admin.step_forms import StepForm, verb_fieldsets
@@ -294,7 +295,7 @@ def flow_users(flows) -> list[str]:
 
 
 @admin.register(CallFlow)
-class CallFlowAdmin(DraftNoticeMixin, FlowToolsMixin, admin.ModelAdmin):
+class CallFlowAdmin(DraftNoticeMixin, FlowTemplatesMixin, FlowToolsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "step_count", "updated_at"]
     ordering = ["name"]  # the step-count annotation would drop the model's ordering
     list_filter = ["is_active"]

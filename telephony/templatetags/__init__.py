@@ -1,0 +1,1 @@
+"""Template tags of the telephony app (the admin home page)."""
