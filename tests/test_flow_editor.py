@@ -223,6 +223,21 @@ def test_every_error_of_a_save_is_shown_at_once(admin_client):
     assert not CallFlow.objects.exists()
 
 
+def test_options_are_checked_in_the_same_round_as_the_steps(admin_client):
+    data = flow_form(
+        "Menu",
+        "menu",
+        steps=[{"verb": "say"}, {"verb": "gather", "text": "Press 1", "num_digits": "1"}],
+        options=[{"digits": "12"}],  # too long for the menu, and no target
+    )
+    errors = errors_of(admin_client.post(ADD, data))
+    assert "This Say step has no text: type what callers hear, or remove the step." in errors
+    assert any(
+        "Callers cannot choose this option: the Gather stops after 1 key" in e for e in errors
+    )
+    assert "Choose the flow this option leads to." in errors
+
+
 # --- targets typed by name, created on save -------------------------------------------------
 
 

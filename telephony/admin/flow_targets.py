@@ -34,6 +34,7 @@ class FlowDirectory:
     """The flows a request may point at: labels to type, and the new flows it created."""
 
     _flows: list[tuple[int, str, str]] | None = None
+    _by_pk: dict[str, CallFlow] | None = None
     created: dict[str, CallFlow] = field(default_factory=dict)
 
     @classmethod
@@ -48,6 +49,14 @@ class FlowDirectory:
         if self._flows is None:
             self._flows = list(CallFlow.objects.order_by("name").values_list("pk", "name", "slug"))
         return self._flows
+
+    def by_pk(self, pk) -> CallFlow | None:
+        if self._by_pk is None:
+            self._by_pk = {
+                str(row_pk): CallFlow(pk=row_pk, name=name, slug=slug)
+                for row_pk, name, slug in self.flows
+            }
+        return self._by_pk.get(str(pk))
 
     def _name_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -107,7 +116,7 @@ class FlowDirectory:
                 self.created[key] = create_from_template(
                     getattr(flow, "template_key", ""), name=flow.name.strip()
                 )
-                self._flows = None  # now there is one more flow to find
+                self._flows = self._by_pk = None  # now there is one more flow to find
         return self.created[key]
 
 
@@ -146,9 +155,9 @@ class FlowTargetWidget(forms.MultiWidget):
             label = self.directory.label_of(value) if self.directory else value.name
             return [label, getattr(value, "template_key", "")]
         if self.directory is not None:  # a pk, as a ModelForm's initial gives
-            for pk, name, slug in self.directory.flows:
-                if str(pk) == str(value):
-                    return [self.directory.label_of(CallFlow(pk=pk, name=name, slug=slug)), ""]
+            flow = self.directory.by_pk(value)
+            if flow is not None:
+                return [self.directory.label_of(flow), ""]
         return ["", ""]
 
     def render(self, name, value, attrs=None, renderer=None):

@@ -81,13 +81,14 @@ class StepFormSet(EditorFormSet):
         return self.can_delete and self._should_delete_form(form)
 
     def live_gathers(self) -> list[Step]:
-        """The Gather steps this submission will leave in the flow (unsaved instances)."""
-        if not self.is_valid():
-            return []
+        """The Gather steps this submission will leave in the flow (unsaved instances),
+        an invalid one included (what of it is valid), so the options are checked in the
+        same round as the steps' errors."""
+        self.is_valid()  # every form cleaned
         return [
             form.instance
             for form in self.forms
-            if form.cleaned_data
+            if getattr(form, "cleaned_data", None)
             and not self._deleted(form)
             and form.cleaned_data.get("verb") == Step.Verb.GATHER
         ]
@@ -103,12 +104,13 @@ class MenuOptionFormSet(EditorFormSet):
         if self.steps_formset is None:
             return
         gathers = self.steps_formset.live_gathers()
+        # Every option with keys, valid or not: all problems of a save are shown at once.
         live = [
             f
             for f in self.forms
-            if f.is_valid() and f.cleaned_data and not self._should_delete_form(f)
+            if getattr(f, "cleaned_data", None) and not self._should_delete_form(f)
         ]
-        if live and not gathers and self.steps_formset.is_valid():
+        if live and not gathers:
             raise forms.ValidationError(
                 "This flow has menu options but no Gather step to collect them: add a Gather step."
             )
