@@ -9,29 +9,53 @@ from tests.factories import make_flow, make_number
 
 pytestmark = pytest.mark.django_db
 
-STEP_DEFAULTS = {
-    "position": "",
-    "verb": "say",
-    "text": "",
-    "url": "",
-    "next_flow": "",
-    "voice": "",
-    "language": "",
+# What the editor's fields hold when left as they come (the browser sends every verb's
+# fields; the server reads the chosen verb's only: telephony/admin/step_forms.py).
+FIELD_DEFAULTS = {
     "loop": "1",
     "length": "1",
     "input": "dtmf",
-    "num_digits": "",
-    "timeout": "",
-    "finish_on_key": "",
     "dial_kind": "number",
-    "dial_target": "",
-    "caller_id": "",
-    "answered_flow": "",
-    "max_length": "",
-    "play_beep": "on",
+    "ring_mode": "together",
+    "tries": "3",
     "reason": "rejected",
-    "tries": 3,
+    "play_beep": "on",
 }
+FLOW_FIELDS = {"next_flow", "answered_flow", "give_up_flow", "open_flow", "target_flow"}
+
+
+def target_fields(name: str, value, template: str = "") -> dict:
+    """A "Goes to" box: the flow's name (a pk or a CallFlow is turned into its name)
+    and the template a new flow would start from."""
+    if isinstance(value, CallFlow):
+        value = value.name
+    elif isinstance(value, str) and value.isdigit():
+        value = CallFlow.objects.get(pk=value).name
+    return {f"{name}_0": value or "", f"{name}_1": template}
+
+
+def step_fields(prefix: str, step: dict) -> dict:
+    """POST data of one step: `step` names Step fields; each goes to the chosen verb's
+    field (say_text, gather_num_digits, ...), as the editor's form names them."""
+    from telephony.admin.step_forms import VERB_FIELDS
+
+    step = dict(step)
+    verb = step.pop("verb", "say")
+    data = {f"{prefix}-verb": verb, f"{prefix}-position": step.pop("position", "")}
+    for key in ("id", "flow", "DELETE"):
+        if key in step:
+            data[f"{prefix}-{key}"] = step.pop(key)
+    template = step.pop("template", "")
+    names = {spec.name for spec in VERB_FIELDS[verb]}
+    unknown = set(step) - names
+    assert not unknown, f"a {verb} step has no field {unknown}"
+    for name in names:
+        value = step.get(name, FIELD_DEFAULTS.get(name, ""))
+        if name in FLOW_FIELDS:
+            data.update(target_fields(f"{prefix}-{verb}_{name}", value, template))
+        elif value is not None and not (name in ("play_beep",) and value == ""):
+            data[f"{prefix}-{verb}_{name}"] = value
+    return data
 
 
 def flow_form(name, slug, steps=(), options=(), existing_steps=(), existing_options=()):
@@ -47,9 +71,7 @@ def flow_form(name, slug, steps=(), options=(), existing_steps=(), existing_opti
         }
     )
     for i, step in enumerate(all_steps):
-        for key, value in {**STEP_DEFAULTS, **step}.items():
-            if value is not None:
-                data[f"steps-{i}-{key}"] = value
+        data.update(step_fields(f"steps-{i}", step))
     all_options = list(existing_options) + list(options)
     data.update(
         {
@@ -60,7 +82,10 @@ def flow_form(name, slug, steps=(), options=(), existing_steps=(), existing_opti
         }
     )
     for i, option in enumerate(all_options):
-        for key, value in {"digits": "", "phrase": "", "target_flow": "", **option}.items():
+        option = {"digits": "", "phrase": "", "target_flow": "", **option}
+        target, template = option.pop("target_flow"), option.pop("template", "")
+        data.update(target_fields(f"options-{i}-goes_to", target, template))
+        for key, value in option.items():
             data[f"options-{i}-{key}"] = value
     return data
 

@@ -204,8 +204,8 @@ def admin_flow_form(flow: CallFlow, texts) -> dict:
     }
     for i, (step, text) in enumerate(zip(steps, texts, strict=True)):
         fields = {"id": step.pk, "flow": flow.pk, "position": step.position, "verb": "say"}
-        fields |= {"text": text, "loop": 1, "length": 1, "input": "dtmf", "dial_kind": "number"}
-        fields |= {"reason": "rejected", "play_beep": "on", "tries": 3}
+        # The editor names a step's fields after its verb (telephony/admin/step_forms.py).
+        fields |= {"say_text": text, "say_loop": 1}
         data.update({f"steps-{i}-{key}": value for key, value in fields.items()})
     return data
 

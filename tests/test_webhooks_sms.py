@@ -305,7 +305,7 @@ def test_sms_step_validation(db):
     from tests.factories import make_flow
 
     flow = make_flow("f")
-    with pytest.raises(ValidationError, match="needs the text"):
+    with pytest.raises(ValidationError, match="This Sms step has no text"):
         Step(flow=flow, verb="sms", text=" ").full_clean()
     with pytest.raises(ValidationError, match="at most 1600 characters; this text has 1601"):
         Step(flow=flow, verb="sms", text="x" * 1601).full_clean()

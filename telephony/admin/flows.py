@@ -15,15 +15,19 @@ publishing: staff see the problem where they cause it.
 from xml.dom import minidom
 
 from django import forms
-from django.contrib import admin
-from django.db import models
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 
+from telephony.admin.flow_targets import FlowDirectory, FlowTargetField, save_new_targets
 from telephony.admin.flow_templates import FlowTemplatesMixin
 from telephony.admin.logs import SmsRuleInline  # also registers the log and opt-out admins
 from telephony.admin.releases import DraftNoticeMixin
+from telephony.admin.step_forms import StepForm, verb_fieldsets
 from telephony.admin.tools import FlowToolsMixin, NumberToolsMixin
 from telephony.flows import schedules, twiml
 from telephony.flows.loading import load_flow
@@ -37,9 +41,24 @@ from telephony.models import (
     option_fits_gather,
     renumber_steps,
 )
+from telephony.tools import flow_checks as flowchecks
 
 
-class StepFormSet(forms.BaseInlineFormSet):
+class EditorFormSet(forms.BaseInlineFormSet):
+    """What the editor's two inlines share: the request's flow names, and rows staff
+    added are validated even when left as they came (an empty step is an error that
+    says so, never silently dropped)."""
+
+    directory: FlowDirectory | None = None
+
+    def get_form_kwargs(self, index):
+        kwargs = {**super().get_form_kwargs(index), "directory": self.directory}
+        if index is not None and index >= self.initial_form_count():
+            kwargs["empty_permitted"] = False
+        return kwargs
+
+
+class StepFormSet(EditorFormSet):
     """Numbers new steps after the others and refuses two steps at one position."""
 
     def clean(self):
@@ -62,19 +81,20 @@ class StepFormSet(forms.BaseInlineFormSet):
         return self.can_delete and self._should_delete_form(form)
 
     def live_gathers(self) -> list[Step]:
-        """The Gather steps this submission will leave in the flow (unsaved instances)."""
-        if not self.is_valid():
-            return []
+        """The Gather steps this submission will leave in the flow (unsaved instances),
+        an invalid one included (what of it is valid), so the options are checked in the
+        same round as the steps' errors."""
+        self.is_valid()  # every form cleaned
         return [
             form.instance
             for form in self.forms
-            if form.cleaned_data
+            if getattr(form, "cleaned_data", None)
             and not self._deleted(form)
             and form.cleaned_data.get("verb") == Step.Verb.GATHER
         ]
 
 
-class MenuOptionFormSet(forms.BaseInlineFormSet):
+class MenuOptionFormSet(EditorFormSet):
     """Checks each option against the Gather(s) of the flow as submitted."""
 
     steps_formset: StepFormSet | None = None
@@ -84,12 +104,13 @@ class MenuOptionFormSet(forms.BaseInlineFormSet):
         if self.steps_formset is None:
             return
         gathers = self.steps_formset.live_gathers()
+        # Every option with keys, valid or not: all problems of a save are shown at once.
         live = [
             f
             for f in self.forms
-            if f.is_valid() and f.cleaned_data and not self._should_delete_form(f)
+            if getattr(f, "cleaned_data", None) and not self._should_delete_form(f)
         ]
-        if live and not gathers and self.steps_formset.is_valid():
+        if live and not gathers:
             raise forms.ValidationError(
                 "This flow has menu options but no Gather step to collect them: add a Gather step."
             )
@@ -102,84 +123,105 @@ class MenuOptionFormSet(forms.BaseInlineFormSet):
 
 
 class StepInline(admin.StackedInline):
+    """Steps numbered 1..n as shown, each with only its verb's fields (step_forms.py);
+    step_order.js adds up/down buttons, listen.js the Listen buttons."""
+
     model = Step
+    form = StepForm
     formset = StepFormSet
     fk_name = "flow"
     extra = 0
     ordering = ["position", "pk"]
-    autocomplete_fields = ["next_flow", "answered_flow", "give_up_flow", "open_flow", "schedule"]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    # Each group carries a `step-for-<verb>` class per verb it applies to; step_fields.js
-    # shows only the groups of the verb chosen (everything shows without JavaScript).
-    fieldsets = [
-        (None, {"fields": [("position", "verb"), "text", "url", "next_flow"]}),
-        (
-            "Voice and repetition",
-            {
-                "fields": [("voice", "language"), ("loop", "length")],
-                "classes": ["step-for-say", "step-for-play", "step-for-pause", "step-for-gather"],
-            },
-        ),
-        (
-            "Input and timing",
-            {
-                "fields": [("input", "num_digits", "timeout", "finish_on_key")],
-                "classes": ["step-for-gather", "step-for-dial", "step-for-record"],
-            },
-        ),
-        (
-            "When the caller makes no choice",
-            {"fields": [("tries", "give_up_flow")], "classes": ["step-for-gather"]},
-        ),
-        (
-            "Dial / Enqueue",
-            {
-                "fields": [
-                    ("dial_kind", "dial_target"),
-                    "ring_others",
-                    ("ring_mode", "screen"),
-                    ("caller_id", "record"),
-                    "answered_flow",
-                ],
-                "classes": ["step-for-dial", "step-for-enqueue", "step-for-conference"],
-            },
-        ),
-        (
-            "Conference (the room is the dial target; the hold music its URL)",
-            {
-                "fields": [("moderators", "max_participants")],
-                "classes": ["step-for-conference"],
-            },
-        ),
-        (
-            "Record",
-            {
-                "fields": [("max_length", "play_beep", "transcribe"), "box"],
-                "classes": ["step-for-record"],
-            },
-        ),
-        ("Reject", {"fields": ["reason"], "classes": ["step-for-reject"]}),
-        # Closed callers go to the "Next flow" above; either blank: the steps after it.
-        ("Hours", {"fields": ["schedule", "open_flow"], "classes": ["step-for-hours"]}),
-    ]
+    template = "admin/telephony/callflow/step_inline.html"
+    # One fieldset per verb, marked `step-for-<verb>`; step_fields.js shows the chosen
+    # verb's only (without JavaScript all show, each headed by its verb).
+    fieldsets = [(None, {"fields": [("position", "verb")]}), *verb_fieldsets()]
 
     class Media:
-        js = ["telephony/step_fields.js"]
+        js = [
+            "telephony/step_fields.js",
+            "telephony/step_order.js",
+            "telephony/listen.js",
+            "telephony/flow_targets.js",
+        ]
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
-        formset.form.base_fields["position"].required = False
+        formset.directory = FlowDirectory.for_request(request)
         return formset
+
+
+class MenuOptionForm(forms.ModelForm):
+    """An option whose target is typed by name (`goes_to`, flow_targets.py): the flow is
+    set on the option in clean(), and a new one is created when the option is saved."""
+
+    goes_to = FlowTargetField(
+        label="Goes to",
+        help_text="Type a flow's name; a new name makes a new flow when you save "
+        "(empty, or from the template chosen beside it).",
+    )
+
+    class Meta:
+        model = MenuOption
+        fields = ["digits", "phrase"]
+        labels = {"digits": "Keys", "phrase": "Or words"}
+
+    def __init__(self, *args, directory: FlowDirectory | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.directory = directory or FlowDirectory()
+        self.fields["goes_to"].use_directory(self.directory)
+        if self.instance.pk is not None:
+            self.initial.setdefault("goes_to", self.instance.target_flow_id)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "goes_to" in cleaned:
+            self.instance.target_flow = cleaned["goes_to"]
+        return cleaned
+
+    def add_error(self, field, error):
+        # The model's "target_flow" is this form's "goes_to".
+        if field is None and hasattr(error, "error_dict") and "target_flow" in error.error_dict:
+            errors = dict(error.error_dict)
+            errors["goes_to"] = errors.pop("target_flow")
+            error = ValidationError(errors)
+        super().add_error(field, error)
+
+    def save(self, commit=True):
+        save_new_targets(self.instance, ["target_flow"], self.directory)
+        return super().save(commit)
 
 
 class MenuOptionInline(admin.TabularInline):
     model = MenuOption
+    form = MenuOptionForm
     formset = MenuOptionFormSet
+    fields = ["digits", "phrase", "goes_to"]
     fk_name = "flow"
     extra = 0
-    autocomplete_fields = ["target_flow"]
     verbose_name = "menu option"
-    verbose_name_plural = "Menu options (answers to this flow's Gather)"
+    verbose_name_plural = "Menu options (where each key of the menu leads)"
+
+    class Media:
+        js = ["telephony/flow_targets.js"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.directory = FlowDirectory.for_request(request)
+        return formset
+
+
+LEAVING_BUTTONS = ("_open", "_back", "_publish")
+
+
+class CallFlowForm(forms.ModelForm):
+    class Meta:
+        model = CallFlow
+        fields = ["name", "slug", "description", "is_active"]
+        # The admin shows help texts as HTML: escaped, "<slug>" is shown, not eaten.
+        help_texts = {
+            "slug": escape("Used in the flow's webhook URL: /twilio/voice/flows/<slug>/."),
+        }
 
 
 def _keys(option: MenuOption) -> str:
@@ -262,13 +304,92 @@ class CallFlowAdmin(DraftNoticeMixin, FlowTemplatesMixin, FlowToolsMixin, admin.
     search_fields = ["name", "slug", "description"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["webhook_url", "entry_points", "twiml_preview"]
+    form = CallFlowForm
     inlines = [StepInline, MenuOptionInline]
+    change_form_template = "admin/telephony/callflow/change_form.html"
     change_list_template = "admin/telephony/draft_change_list.html"
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "is_active", "webhook_url"]}),
         ("What leads here", {"fields": ["entry_points"]}),
         ("TwiML (as saved, in the draft)", {"fields": ["twiml_preview"]}),
     ]
+
+    # --- building top-down on one page: open a target, come back, publish -------------
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        context = {
+            **(extra_context or {}),
+            "flow_labels": FlowDirectory.for_request(request).labels,
+            "back_to": lambda: self._back_to(request, object_id),
+        }
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def _back_to(self, request, object_id) -> CallFlow | None:
+        """The flow this page was opened from (?from=, kept through saves), else the one
+        flow that leads here, if there is just one."""
+        wanted = request.POST.get("_from") or request.GET.get("from") or ""
+        if wanted.isdigit() and wanted != str(object_id):
+            flow = CallFlow.objects.filter(pk=wanted).first()
+            if flow is not None:
+                return flow
+        if object_id is None or not str(object_id).isdigit():
+            return None
+        parents = CallFlow.objects.filter(
+            Q(options__target_flow=object_id)
+            | Q(steps__next_flow=object_id)
+            | Q(steps__answered_flow=object_id)
+            | Q(steps__give_up_flow=object_id)
+            | Q(steps__open_flow=object_id)
+        ).exclude(pk=object_id)
+        parents = list(parents.distinct()[:2])
+        return parents[0] if len(parents) == 1 else None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        return self._editor_redirect(request, obj) or response
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        return self._editor_redirect(request, obj) or response
+
+    def _warn_findings(self, request, obj):
+        """Leaving the page (Open, Save and back, Save and publish): the checks' findings
+        would show on the next page, about this one; say in one line where they are."""
+        if not any(button in request.POST for button in LEAVING_BUTTONS):
+            return super()._warn_findings(request, obj)
+        count = len(flowchecks.find_problems(flow=obj))
+        if count:
+            messages.warning(
+                request,
+                f"The checks found {count} problem{pluralize(count)} in flow {obj.name}: "
+                "see Checks on its page.",
+            )
+
+    def _editor_redirect(self, request, obj) -> HttpResponseRedirect | None:
+        """Where the editor's own buttons go once the page is saved: Open (a target),
+        Save and back (to the flow this one was opened from), Save and publish."""
+        change = "admin:telephony_callflow_change"
+        if "_open" in request.POST:
+            directory = FlowDirectory()  # fresh: the flows this save created are in it
+            try:
+                target = directory.find(request.POST["_open"])
+            except ValidationError:  # several flows have that name: stay here
+                target = None
+            if target is not None:
+                return HttpResponseRedirect(f"{reverse(change, args=[target.pk])}?from={obj.pk}")
+        if "_back" in request.POST:
+            back = self._back_to(request, obj.pk)
+            if back is not None:
+                return HttpResponseRedirect(reverse(change, args=[back.pk]))
+        if "_publish" in request.POST:
+            return HttpResponseRedirect(reverse("admin:telephony_release_publish"))
+        # Save and continue, or Enter in a text box (the off-screen "_stay" button):
+        # this page again, still knowing the way back.
+        if "_continue" in request.POST or "_stay" in request.POST:
+            came_from = request.POST.get("_from", "")
+            query = f"?from={came_from}" if came_from.isdigit() else ""
+            return HttpResponseRedirect(f"{reverse(change, args=[obj.pk])}{query}")
+        return None
 
     def get_deleted_objects(self, objs, request):
         """Refuse to delete a flow something else uses: Django's delete page (and the

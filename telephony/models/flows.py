@@ -313,7 +313,9 @@ class Step(models.Model):
 
     def _clean_say(self, errors):
         if not self.text.strip():
-            errors["text"] = "Say needs the text to say."
+            errors["text"] = (
+                "This Say step has no text: type what callers hear, or remove the step."
+            )
         elif len(self.text) > SAY_MAX_CHARS:
             errors["text"] = (
                 f"Twilio says at most {SAY_MAX_CHARS} characters; this text has {len(self.text)}."
@@ -447,7 +449,9 @@ class Step(models.Model):
     def _clean_hours(self, errors):
         if self.schedule_id is None:
             errors["schedule"] = "Hours needs the schedule that says when the line is open."
-        if self.open_flow_id is None and self.next_flow_id is None:
+        # A target may be a flow the same save creates (unsaved yet, so no id): see
+        # telephony/admin/flow_targets.py.
+        if not _chosen(self, "open_flow") and not _chosen(self, "next_flow"):
             errors["next_flow"] = (
                 "Choose where callers go while closed (here) or while open (If open): with "
                 "neither, both go on with the steps after this one and the step does nothing."
@@ -458,11 +462,19 @@ class Step(models.Model):
     def _clean_sms(self, errors):
         # The message goes to the caller; `text` is its body, `url` an optional media URL.
         if not self.text.strip():
-            errors["text"] = "Sms needs the text of the message to send the caller."
+            errors["text"] = (
+                "This Sms step has no text: type the message the caller gets, or remove the step."
+            )
         elif len(self.text) > SMS_MAX_CHARS:
             errors["text"] = (
                 f"An SMS holds at most {SMS_MAX_CHARS} characters; this text has {len(self.text)}."
             )
+
+
+def _chosen(obj: models.Model, name: str) -> bool:
+    """Whether foreign key `name` points somewhere: a saved row, or an unsaved one the
+    same save creates first (no query when the id is set)."""
+    return getattr(obj, f"{name}_id") is not None or getattr(obj, name) is not None
 
 
 def ring_target(text: str) -> tuple[str, str] | None:
@@ -539,7 +551,7 @@ class MenuOption(models.Model):
         errors = {}
         if not self.digits and not self.phrase.strip():
             errors["digits"] = "Give the keys to press, the words to say, or both."
-        if self.target_flow_id is None:
+        if not _chosen(self, "target_flow"):
             errors["target_flow"] = "Choose the flow this option leads to."
         if errors:
             raise ValidationError(errors)
