@@ -82,6 +82,10 @@ class BroadcastAdmin(admin.ModelAdmin):
     search_fields = ["name", "body"]
     actions = ["start_now", "pause", "resume", "cancel", "export_results"]
     readonly_fields = ["state", "progress_bar", "counts", "pace", "preview", "failures"]
+    kind = Broadcast.Kind.SMS  # call campaigns have their own page (admin/campaigns.py)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(kind=self.kind)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "media_url":

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
+from telephony.broadcasts import services as campaigns
 from telephony.exceptions import TelephonyError
 from telephony.flows import answers, menus, schedules, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
@@ -213,6 +214,7 @@ class GatherWebhook(StepOutcomeView):
         if digits or speech:
             option = menus.match_option(loaded.options, digits=digits, speech=speech)
             if option is not None:
+                record_campaign_choice(request, digits or speech)
                 return self.go_to(self.flow_of(loaded, option.target_flow))
         attempt = _attempt(request.GET.get("try", ""), step.tries)
         if attempt < step.tries:
@@ -240,6 +242,21 @@ class GatherWebhook(StepOutcomeView):
         if after and not starts_over:
             return self.continue_after(loaded, step)
         return answers.goodbye_twiml(twiml.GAVE_UP)
+
+
+def record_campaign_choice(request, pressed: str) -> None:
+    """A call we placed (Direction outbound-api, as a call campaign's are) chose a menu
+    option: keep it on the campaign's recipient (one UPDATE, by CallSid). Inbound calls
+    never pay for it, and a database that fails it never costs the person their call."""
+    if request.POST.get("Direction") != "outbound-api" or is_simulation(request):
+        return
+    try:
+        campaigns.record_pressed(call_sid=param(request, "CallSid", 34), pressed=pressed)
+    except Exception:
+        logger.exception(
+            "Could not record the option pressed on call %s",
+            printable(param(request, "CallSid"), 34),
+        )
 
 
 def _attempt(value: str, tries: int) -> int:
