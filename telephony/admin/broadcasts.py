@@ -37,6 +37,7 @@ class BroadcastCreateForm(forms.ModelForm):
     start_now = forms.BooleanField(
         required=False, help_text="Unticked: saved as a draft to preview, started from the list."
     )
+    NOTHING_VALID = "There is no valid number to text."
 
     class Meta:
         model = Broadcast
@@ -71,7 +72,7 @@ class BroadcastCreateForm(forms.ModelForm):
         except TelephonyValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
         if not self.recipient_list.rows:
-            raise forms.ValidationError("There is no valid number to text.")
+            raise forms.ValidationError(self.NOTHING_VALID)
         return data
 
 

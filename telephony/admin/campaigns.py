@@ -25,6 +25,7 @@ RECENT = 50  # recipients listed on a campaign's page (every one is in the CSV e
 
 class CallCampaignCreateForm(BroadcastCreateForm):
     media_url = None  # a call has no text, nor media
+    NOTHING_VALID = "There is no valid number to call."
     flow_slug = forms.ChoiceField(
         label="Call flow",
         help_text="What people hear when they answer: a flow of the live release (publish "
