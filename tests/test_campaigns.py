@@ -660,3 +660,51 @@ def test_admin_says_when_no_number_is_valid_and_edits_a_draft(admin_client, remi
         "call",
         "reminder",
     )
+
+
+def test_a_campaign_needs_the_public_url_twilio_fetches_the_flow_from(
+    admin_client, reminder, settings
+):
+    settings.TELEPHONY_PUBLIC_URL = ""
+    listed = recipients.parse_pasted("+14155550100")
+    with pytest.raises(Exception, match="TELEPHONY_PUBLIC_URL"):
+        services.create_call_campaign(
+            name="x", flow_slug="reminder", recipients=listed, phone_number=reminder
+        )
+    page = admin_client.post(
+        "/admin/telephony/callcampaign/add/",
+        {
+            "name": "R",
+            "flow_slug": "reminder",
+            "phone_number": reminder.pk,
+            "pasted": "+14155550100",
+        },
+    )
+    assert page.status_code == 200 and "Calls need TELEPHONY_PUBLIC_URL" in page.content.decode()
+    assert not Broadcast.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_a_call_we_placed_pays_for_recording_the_option(reminder, fake_twilio, twilio_public):
+    """The Gather of an inbound call costs what it did; a campaign's call one UPDATE more."""
+    campaign(reminder, numbers(1))
+    run_tasks()
+    call = call_of(numbers(1)[0])
+    gather = f"/twilio/releases/{live_release()}/flows/reminder/steps/1/gather/"
+    inbound = voice_params(call, Direction="inbound", Digits="1")
+    twilio_public.post(gather, inbound)  # the worker reads the release once
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as inbound_queries:
+        assert twilio_public.post(gather, inbound).status_code == 200
+    with CaptureQueriesContext(connection) as outbound_queries:
+        assert twilio_public.post(gather, voice_params(call, Digits="1")).status_code == 200
+
+    def touching_recipients(queries):
+        return [q["sql"] for q in queries.captured_queries if "broadcastrecipient" in q["sql"]]
+
+    assert touching_recipients(inbound_queries) == []
+    [update] = touching_recipients(outbound_queries)
+    assert update.startswith("UPDATE") and len(outbound_queries) == len(inbound_queries) + 1
+    assert BroadcastRecipient.objects.get().pressed == "1"

@@ -134,6 +134,15 @@ def live_flows() -> dict[str, str]:
 
 
 def check_campaign_flow(slug: str) -> None:
+    """A campaign can call with `slug`: a flow of the live release, that Twilio can fetch."""
+    if not settings.TELEPHONY_PUBLIC_URL:
+        raise TelephonyValidationError(
+            {
+                "flow_slug": "Calls need TELEPHONY_PUBLIC_URL, the https address Twilio "
+                "reaches us at: Twilio fetches the flow from there. Ask whoever runs "
+                "Switchboard to set it."
+            }
+        )
     if not slug:
         raise TelephonyValidationError({"flow_slug": "Choose the call flow people hear."})
     if live_snapshot() is None:
