@@ -708,3 +708,62 @@ def test_only_a_call_we_placed_pays_for_recording_the_option(reminder, fake_twil
     [update] = touching_recipients(outbound_queries)
     assert update.startswith("UPDATE") and len(outbound_queries) == len(inbound_queries) + 1
     assert BroadcastRecipient.objects.get().pressed == "1"
+
+
+# --- in a real browser ---------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_staff_start_a_campaign_and_read_its_outcomes_in_the_browser(
+    live_server, reminder, django_user_model
+):
+    """Under the admin's Content-Security-Policy: the add form lists the live flows, a
+    campaign is created and started from it, and a campaign's page shows each person's
+    outcome and option pressed (tests/test_browser.py's harness reports any violation)."""
+    from tests.test_browser import _missing, browser_page, shot
+
+    if _missing():
+        pytest.skip(_missing())
+    from tests.test_browser import CHROMIUM
+
+    django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-for-tests")
+    earlier = campaign(reminder, numbers(2, start=50), start=False).broadcast
+    for number, status, key in [("+14155550050", "completed", "2"), ("+14155550051", "busy", "")]:
+        log = CallLog.objects.create(direction="outbound", to_number=number, status=status)
+        earlier.recipients.filter(number=number).update(state=State.SENT, call=log, pressed=key)
+    problems = []
+    with browser_page(CHROMIUM, problems) as page:
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/telephony/callcampaign/add/")
+        page.fill("#id_username", "boss")
+        page.fill("#id_password", "pw-for-tests")
+        page.click("input[type=submit]")
+        page.wait_for_selector("#id_flow_slug")
+        page.fill("#id_name", "Tuesday reminders")
+        page.select_option("#id_flow_slug", "reminder")
+        page.select_option("#id_phone_number", label=CALLER_ID)
+        page.fill("#id_pasted", "+14155550100\n+14155550101\nnot a number\n")
+        page.check("#id_start_now")
+        shot(page, "08-call-campaign-add")
+        page.click("input[name=_save]")
+        page.wait_for_selector("ul.messagelist")
+        message = page.inner_text("ul.messagelist")
+        listing = page.inner_text("#result_list")
+        page.goto(f"{live_server.url}/admin/telephony/callcampaign/{earlier.pk}/change/")
+        page.wait_for_selector("progress.broadcast-progress")
+        people = page.inner_text(".field-people")
+        shot(page, "09-call-campaign-outcomes")
+    assert problems == [], "\n".join(problems)
+    assert "2 to call, 0 opted out, 0 blocked, 1 invalid" in message
+    assert "Tuesday reminders" in listing and "1 answered, 1 busy, 1 pressed 2" in listing
+    assert "+14155550050\tanswered\t2" in people and "+14155550051\tbusy\t-" in people
+    made = CallCampaign.objects.get(name="Tuesday reminders")
+    assert made.state == Broadcast.State.SENDING and made.recipients.count() == 2
+
+
+def test_a_running_campaigns_page_names_its_settings_as_calls(admin_client, reminder, settings):
+    settings.TELEPHONY_ACCOUNT_MAX_CALL_RATE = 1
+    made = campaign(reminder, numbers(1), rate=5).broadcast  # capped by the account: 1/s
+    html = admin_client.get(f"/admin/telephony/callcampaign/{made.pk}/change/").content.decode()
+    assert "Caller ID" in html and "Calls per second" in html and "Message segments" not in html
+    assert '<div class="readonly">1</div>' in html and CALLER_ID in html

@@ -83,22 +83,38 @@ class CallCampaignAdmin(BroadcastAdmin):
     SETTINGS = CallCampaignCreateForm.Meta.fields
     kind = CallCampaign.Kind.CALL
 
+    # What a running (or finished) campaign shows of its settings, in a call's words.
+    SHOWN = ["name", "flow_slug", "caller_id", "calls_per_second", "start_at"]
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = CallCampaignCreateForm
+        else:  # a draft's settings, named as on the add form
+            kwargs.setdefault("labels", CallCampaignCreateForm.Meta.labels)
+            kwargs.setdefault("help_texts", CallCampaignCreateForm.Meta.help_texts)
         return super(BroadcastAdmin, self).get_form(request, obj, **kwargs)
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return [*self.SETTINGS, "pasted", "upload", "start_now"]
+        if obj.state != CallCampaign.State.DRAFT:
+            return [*self.SHOWN, *self.readonly_fields]
         return [*self.SETTINGS, *self.readonly_fields]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
         if obj.state != CallCampaign.State.DRAFT:
-            return [*self.SETTINGS, *self.readonly_fields]
+            return [*self.SHOWN, *self.readonly_fields]
         return ["flow_slug", *self.readonly_fields]  # checked against the live release
+
+    @admin.display(description="caller ID")
+    def caller_id(self, obj):
+        return obj.sender
+
+    @admin.display(description="calls per second")
+    def calls_per_second(self, obj):
+        return f"{obj.sender_rate():g}"
 
     def save_model(self, request, obj, form, change):
         if change:

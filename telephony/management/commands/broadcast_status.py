@@ -18,12 +18,14 @@ class Command(BaseCommand):
             raise CommandError(f"There is no broadcast {id}.")
         p = services.progress(broadcast)
         counts = ", ".join(f"{n} {state}" for state, n in p["counts"].items() if n)
+        # A call's outcome is on the next line; delivery is a text's.
+        delivery = f"{p['delivered']} delivered, {p['undelivered']} undelivered; "
         self.stdout.write(
             f"Broadcast {broadcast.pk} {broadcast.name!r}: {broadcast.state}, "
             f"{p['done']}/{p['total']} done ({p['percent']}%): {counts or 'no recipients'}; "
-            f"{p['delivered']} delivered, {p['undelivered']} undelivered; "
+            f"{'' if broadcast.is_call else delivery}"
             f"{p['invalid']} invalid rows, {p['duplicates']} duplicates; "
-            f"{p['rate']:.1f}/s, about {round(p['seconds_left'])} s left."
+            f"{p['rate']:.{2 if broadcast.is_call else 1}f}/s, about {round(p['seconds_left'])} s left."
         )
         if broadcast.is_call:
             calls = services.call_outcomes(broadcast)
