@@ -419,6 +419,11 @@ def test_send_broadcast_with_a_flow_creates_a_call_campaign(reminder, tmp_path, 
         Broadcast.State.SENDING,
     )
     assert made.sender_rate() == 2
+    out = StringIO()
+    call_command(
+        "send_broadcast", csv=str(path), flow="reminder", from_=CALLER_ID, rate=9, stdout=out
+    )
+    assert "calls go at 5 a second" in out.getvalue()
 
 
 @pytest.mark.parametrize(

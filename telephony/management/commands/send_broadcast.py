@@ -71,6 +71,11 @@ class Command(BaseCommand):
         for problem in created.problems:
             self.stdout.write(f"skipped {problem}")
         when = f"at {broadcast.start_at.isoformat()}" if broadcast.start_at else "now"
+        if broadcast.is_call and broadcast.rate and broadcast.sender_rate() < broadcast.rate:
+            self.stdout.write(
+                f"--rate {broadcast.rate:g} is above TELEPHONY_ACCOUNT_MAX_CALL_RATE: calls go "
+                f"at {broadcast.sender_rate():g} a second (ask Twilio to raise the account's limit)."
+            )
         kind = "Call campaign" if broadcast.is_call else "Broadcast"
         blocked = f"{created.blocked} blocked, " if broadcast.is_call else ""
         self.stdout.write(
