@@ -772,3 +772,33 @@ def test_a_running_campaigns_page_names_its_settings_as_calls(admin_client, remi
     html = admin_client.get(f"/admin/telephony/callcampaign/{made.pk}/change/").content.decode()
     assert "Caller ID" in html and "Calls per second" in html and "Message segments" not in html
     assert '<div class="readonly">1</div>' in html and CALLER_ID in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_option_the_database_could_not_take_is_logged_and_replayed(
+    reminder, fake_twilio, twilio_public, monkeypatch, caplog, tmp_path
+):
+    """The person pressed 1 while the write failed: they hear the confirmation all the
+    same, the request is logged for replay_webhook, and replaying it records the 1."""
+    from django.db import OperationalError
+
+    campaign(reminder, numbers(1))
+    run_tasks()
+    call = call_of(numbers(1)[0])
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "record_pressed", database_gone)
+    root = answer(twilio_public, call, "1")
+    assert [s.text for s in root.iter("Say")] == ["Confirmed, thank you."]
+    assert BroadcastRecipient.objects.get().pressed == ""
+    lines = [r.getMessage() for r in caplog.records if "replay_webhook" in r.getMessage()]
+    assert len(lines) == 1 and call.sid in lines[0]
+    monkeypatch.undo()
+    log = tmp_path / "web.log"
+    log.write_text(lines[0] + "\n")
+    out = StringIO()
+    call_command("replay_webhook", str(log), stdout=out)
+    assert "Replayed 1 webhook(s); 0 failed." in out.getvalue()
+    assert BroadcastRecipient.objects.get().pressed == "1"

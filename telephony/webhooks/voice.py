@@ -23,7 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.broadcasts import services as campaigns
 from telephony.exceptions import TelephonyError
-from telephony.flows import answers, menus, schedules, twiml
+from telephony.flows import answers, cache, menus, schedules, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
 from telephony.flows.loading import caller_rule, live_snapshot, release_for_caller, snapshot
 from telephony.logs import calls
@@ -247,16 +247,22 @@ class GatherWebhook(StepOutcomeView):
 def record_campaign_choice(request, pressed: str) -> None:
     """A call we placed (Direction outbound-api, as a call campaign's are) chose a menu
     option: keep it on the campaign's recipient (one UPDATE, by CallSid). Inbound calls
-    never pay for it, and a database that fails it never costs the person their call."""
+    never pay for it, and a database that is away or fails it never costs the person
+    their call: the request is logged for replay_webhook (the first choice is kept, so a
+    replay changes nothing once recorded)."""
     if request.POST.get("Direction") != "outbound-api" or is_simulation(request):
+        return
+    if not cache.database_reachable():  # no waiting on it: the person is on the line
+        log_for_replay(request, "database unreachable")
         return
     try:
         campaigns.record_pressed(call_sid=param(request, "CallSid", 34), pressed=pressed)
-    except Exception:
+    except Exception as exc:
         logger.exception(
             "Could not record the option pressed on call %s",
             printable(param(request, "CallSid"), 34),
         )
+        log_for_replay(request, type(exc).__name__)
 
 
 def _attempt(value: str, tries: int) -> int:
