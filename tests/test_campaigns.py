@@ -16,23 +16,30 @@ from io import StringIO
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
 from telephony.broadcasts import recipients, sending, services
+from telephony.exceptions import TelephonyValidationError
 from telephony.logs import statuses
 from telephony.models import (
     Broadcast,
     BroadcastRecipient,
     CallCampaign,
     CallerRule,
+    CallFlow,
     CallLog,
     OptOut,
     PhoneNumber,
 )
 from telephony.sending import pace
+from telephony.sending import services as sending_services
 from tests import servers
 from tests.conftest import SignedClient, parse_twiml, run_tasks
 from tests.factories import live_release, make_flow, make_number, publish
+from tests.fake_twilio import FakeTwilio
 
 PUBLIC = "https://switchboard.example.com"
 CALLER_ID = "+15005550006"
@@ -299,9 +306,9 @@ def test_a_killed_worker_calls_nobody_twice(reminder, fake_twilio):
     services.start_broadcast(broadcast=broadcast)
     batch = sending.claim(broadcast, 3)
     for row, status in [(batch[0], statuses.SUBMITTING), (batch[1], statuses.PENDING)]:
-        from telephony.sending import services as calls
-
-        log = calls.record_pending_call(to=row.number, from_=CALLER_ID, flow_slug="reminder")
+        log = sending_services.record_pending_call(
+            to=row.number, from_=CALLER_ID, flow_slug="reminder"
+        )
         CallLog.objects.filter(pk=log.pk).update(status=status)
         BroadcastRecipient.objects.filter(pk=row.pk).update(call=log)
     BroadcastRecipient.objects.filter(pk__in=[r.pk for r in batch]).update(
@@ -362,8 +369,6 @@ def test_twilio_refusing_a_number_fails_that_recipient_only(reminder, fake_twili
 @pytest.mark.django_db(transaction=True)
 def test_a_flow_gone_from_the_live_release_pauses_the_campaign(reminder, fake_twilio):
     created = campaign(reminder, numbers(3), start=False)
-    from telephony.models import CallFlow
-
     CallFlow.objects.filter(slug="reminder").update(is_active=False)
     publish("Reminders off.")
     services.start_broadcast(broadcast=created.broadcast)
@@ -375,8 +380,6 @@ def test_a_flow_gone_from_the_live_release_pauses_the_campaign(reminder, fake_tw
 
 
 def test_a_campaign_needs_a_live_flow_and_a_voice_caller_id(reminder):
-    from telephony.exceptions import TelephonyValidationError
-
     make_flow("draft-only")
     listed = recipients.parse_pasted("+14155550100")
     with pytest.raises(TelephonyValidationError, match="publish it first"):
@@ -447,8 +450,6 @@ def test_send_broadcast_with_a_flow_bad_input_is_one_line(reminder, tmp_path, ar
 
 
 def test_admin_creates_a_campaign_and_shows_outcomes_and_options(admin_client, reminder):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     form = admin_client.get("/admin/telephony/callcampaign/add/")
     html = form.content.decode()
     assert form.status_code == 200 and 'value="reminder"' in html and "Calls per second" in html
@@ -525,8 +526,6 @@ def test_admin_refuses_a_flow_the_live_release_lacks_and_a_rate_above_the_accoun
 def worker_database(tmp_path):
     """A database of its own for worker processes (the test's own may be in memory): a
     fresh PostgreSQL database when the tests run on PostgreSQL, else an SQLite file."""
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         yield servers.sqlite_url(tmp_path / "campaign.sqlite3")
         return
@@ -583,19 +582,17 @@ def test_a_worker_sigkilled_mid_campaign_calls_nobody_twice(worker_database, tmp
     is SIGKILLed while Twilio is placing the campaign's 4th call; after resume_broadcasts a
     new worker calls everyone else. Nobody is called twice; the call in flight at the kill
     is reported unknown (Twilio had it), and nobody else is left out."""
-    from tests import fake_twilio
-
     listed = numbers(9)
     path = tmp_path / "list.csv"
     path.write_text("number\n" + "\n".join(listed) + "\n")
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115  (closed below)
     workers = []
-    with fake_twilio.FakeTwilio() as fake:
+    with FakeTwilio() as fake:
         env = servers.server_env(
             worker_database,
             0,
-            TWILIO_ACCOUNT_SID=fake_twilio.ACCOUNT_SID,
-            TWILIO_AUTH_TOKEN=fake_twilio.AUTH_TOKEN,
+            TWILIO_ACCOUNT_SID=fake.account_sid,
+            TWILIO_AUTH_TOKEN=fake.auth_token,
             TELEPHONY_BACKEND="twilio",
             TWILIO_API_BASE_URL=fake.url,
             TELEPHONY_ACCOUNT_MAX_CALL_RATE="5",
@@ -698,9 +695,6 @@ def test_only_a_call_we_placed_pays_for_recording_the_option(reminder, fake_twil
     gather = f"/twilio/releases/{live_release()}/flows/reminder/steps/1/gather/"
     inbound = voice_params(call, Direction="inbound", Digits="1")
     twilio_public.post(gather, inbound)  # the worker reads the release once
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as inbound_queries:
         assert twilio_public.post(gather, inbound).status_code == 200
     with CaptureQueriesContext(connection) as outbound_queries:
@@ -780,8 +774,6 @@ def test_an_option_the_database_could_not_take_is_logged_and_replayed(
 ):
     """The person pressed 1 while the write failed: they hear the confirmation all the
     same, the request is logged for replay_webhook, and replaying it records the 1."""
-    from django.db import OperationalError
-
     campaign(reminder, numbers(1))
     run_tasks()
     call = call_of(numbers(1)[0])
