@@ -794,3 +794,11 @@ def test_an_option_the_database_could_not_take_is_logged_and_replayed(
     call_command("replay_webhook", str(log), stdout=out)
     assert "Replayed 1 webhook(s); 0 failed." in out.getvalue()
     assert BroadcastRecipient.objects.get().pressed == "1"
+
+
+def test_a_call_rate_of_zero_is_a_configuration_error(settings):
+    settings.TELEPHONY_ACCOUNT_MAX_CALL_RATE = 0
+    with pytest.raises(Exception, match="telephony.E007.*TELEPHONY_ACCOUNT_MAX_CALL_RATE is 0"):
+        call_command("check")
+    settings.TELEPHONY_ACCOUNT_MAX_CALL_RATE = 2
+    call_command("check")
