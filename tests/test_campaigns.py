@@ -142,15 +142,17 @@ def test_everyone_is_called_once_with_the_live_flow_and_opted_out_and_blocked_ar
 
 @pytest.mark.django_db(transaction=True)
 def test_calls_keep_the_campaigns_calls_per_second(reminder, fake_twilio):
-    campaign(reminder, numbers(6), rate=5)
-    started = time.monotonic()
+    """11 calls at 5 a second: two seconds from the first to the last, never more than 6
+    in any one second. (The slots are exactly 0.2 s apart, see the next tests; what
+    reaches Twilio also carries each request's own delay.)"""
+    campaign(reminder, numbers(11), rate=5)
     run_tasks()
-    took = time.monotonic() - started
     times = sorted(c.at for c in placed(fake_twilio))
-    assert len(times) == 6
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 0.2 - 0.03, gaps  # 5 a second: one every 0.2 s, never a burst
-    assert took >= 5 * 0.2 - 0.05
+    assert len(times) == 11
+    # The first call may reach Twilio late (the client's first connection), never early.
+    assert times[-1] - times[1] >= 9 * 0.2 - 0.1, times
+    busiest = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
+    assert busiest <= 6, times
 
 
 def test_the_rate_defaults_to_one_a_second_and_the_account_caps_it(db, settings):
