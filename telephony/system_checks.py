@@ -212,3 +212,24 @@ def check_frozen_clock(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_send_rates(app_configs, **kwargs):
+    """The account's ceilings for texts and calls: a pace divides by them (sending/pace.py)."""
+    names = (
+        "TELEPHONY_ACCOUNT_MAX_RATE",
+        "TELEPHONY_MESSAGING_SERVICE_RATE",
+        "TELEPHONY_ACCOUNT_MAX_CALL_RATE",
+    )
+    return [
+        Error(
+            f"{name} is {getattr(settings, name)!r}.",
+            hint="Use a number above 0: messages (segments) or calls per second "
+            "(TELEPHONY_ACCOUNT_MAX_CALL_RATE: Twilio's calls per second for the account, 1 "
+            "unless Twilio raised it).",
+            id="telephony.E007",
+        )
+        for name in names
+        if not getattr(settings, name) > 0
+    ]

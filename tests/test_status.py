@@ -209,6 +209,7 @@ def test_earlier_statuses():
     assert statuses.earlier_statuses(calls, "completed") == [
         "",
         statuses.PENDING,
+        statuses.SUBMITTING,  # a campaign's call while its worker asks Twilio
         "queued",
         "initiated",
         "ringing",

@@ -3,6 +3,7 @@
 - `flows`: call flows (steps and menu options on one page), numbers, caller IDs;
 - `logs`: call and message logs, SMS rules, opt-outs;
 - `broadcasts`: broadcasts: create, start/pause/resume/cancel, progress, results;
+- `campaigns`: call campaigns: a list called with a flow, outcomes and options pressed;
 - `callers`: caller rules (blocked and priority callers);
 - `releases`: the release list and pages, Publish changes, discarding draft changes, test
   callers, and the draft notice on flow and number pages;
@@ -15,6 +16,7 @@
 from telephony.admin import (  # noqa: F401  (registers the ModelAdmins)
     broadcasts,
     callers,
+    campaigns,
     flows,
     home,
     logs,

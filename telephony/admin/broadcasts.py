@@ -37,6 +37,7 @@ class BroadcastCreateForm(forms.ModelForm):
     start_now = forms.BooleanField(
         required=False, help_text="Unticked: saved as a draft to preview, started from the list."
     )
+    NOTHING_VALID = "There is no valid number to text."
 
     class Meta:
         model = Broadcast
@@ -71,7 +72,7 @@ class BroadcastCreateForm(forms.ModelForm):
         except TelephonyValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
         if not self.recipient_list.rows:
-            raise forms.ValidationError("There is no valid number to text.")
+            raise forms.ValidationError(self.NOTHING_VALID)
         return data
 
 
@@ -82,6 +83,10 @@ class BroadcastAdmin(admin.ModelAdmin):
     search_fields = ["name", "body"]
     actions = ["start_now", "pause", "resume", "cancel", "export_results"]
     readonly_fields = ["state", "progress_bar", "counts", "pace", "preview", "failures"]
+    kind = Broadcast.Kind.SMS  # call campaigns have their own page (admin/campaigns.py)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(kind=self.kind)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "media_url":

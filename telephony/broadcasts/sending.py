@@ -151,7 +151,10 @@ def send_one(broadcast: Broadcast, row: BroadcastRecipient) -> str:
 
 
 def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
-    """Send for up to `seconds`, batch after batch, while the broadcast is sending."""
+    """Send for up to `seconds`, batch after batch, while the broadcast is sending (a
+    call campaign: calling.place_one calls each recipient)."""
+    from telephony.broadcasts import calling  # it builds on this module's helpers
+
     deadline = time.monotonic() + seconds
     sent = 0
     while True:
@@ -186,9 +189,13 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
             )
             logger.info("Broadcast %s done", broadcast.pk)
             return Run("done", sent)
+        send = calling.place_one if broadcast.is_call else send_one
         for index, row in enumerate(batch):
-            outcome = send_one(broadcast, row)
+            outcome = send(broadcast, row)
             sent += outcome == "sent"
+            if outcome == "stopped":  # a campaign paused itself (its flow is not live)
+                _requeue(batch[index + 1 :])
+                return Run("stopped", sent)
             if outcome in ("retry", "slow"):
                 _requeue(batch[index + 1 :])
                 delay = retry_delay(attempt) if outcome == "retry" else QUEUE_FULL_PAUSE

@@ -1,5 +1,6 @@
-"""Creating and steering broadcasts: create (import and queue), start, pause, resume,
-cancel; progress; and recovery of recipients a dead worker held.
+"""Creating and steering broadcasts and call campaigns: create (import and queue), start,
+pause, resume, cancel; progress; recovery of recipients a dead worker held; and the
+option a called person pressed.
 
 Creating 100,000 recipients costs a handful of queries: the opt-outs are read once, and
 recipients are inserted with bulk_create in batches, in one transaction.
@@ -17,9 +18,11 @@ from django.utils import timezone
 
 from telephony.broadcasts.recipients import Problem, RecipientList
 from telephony.exceptions import TelephonyValidationError
+from telephony.flows.callers import rule_for
+from telephony.flows.loading import live_snapshot
 from telephony.logs import statuses
-from telephony.models import Broadcast, BroadcastRecipient, OptOut, PhoneNumber
-from telephony.models.broadcasts import placeholders
+from telephony.models import Broadcast, BroadcastRecipient, CallerRule, OptOut, PhoneNumber
+from telephony.models.broadcasts import CALL_OUTCOMES, placeholders
 from telephony.phone_numbers import to_e164
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ class Created:
     opted_out: int
     duplicates: int
     problems: list[Problem]
+    blocked: int = 0  # call campaigns: numbers a caller rule blocks
 
 
 def sender_number(value: str) -> PhoneNumber:
@@ -108,6 +112,138 @@ def create_broadcast(
         duplicates=recipients.duplicates,
         problems=recipients.problems,
     )
+
+
+def caller_id_number(value: str) -> PhoneNumber:
+    """One of our voice-capable numbers, the caller ID of a call campaign."""
+    number = to_e164(value, "from_")
+    phone = PhoneNumber.objects.filter(number=number).first()
+    if phone is None:
+        raise TelephonyValidationError({"from_": f"{number} is not one of our numbers."})
+    if not phone.voice_capable:
+        raise TelephonyValidationError({"from_": f"{number} cannot make calls."})
+    return phone
+
+
+def live_flows() -> dict[str, str]:
+    """The active flows of the live release a campaign can call with: slug -> name."""
+    release = live_snapshot()
+    if release is None:
+        return {}
+    return {slug: f.name for slug, f in sorted(release.flow_objects.items()) if f.is_active}
+
+
+def check_campaign_flow(slug: str) -> None:
+    """A campaign can call with `slug`: a flow of the live release, that Twilio can fetch."""
+    if not settings.TELEPHONY_PUBLIC_URL:
+        raise TelephonyValidationError(
+            {
+                "flow_slug": "Calls need TELEPHONY_PUBLIC_URL, the https address Twilio "
+                "reaches us at: Twilio fetches the flow from there. Ask whoever runs "
+                "Switchboard to set it."
+            }
+        )
+    if not slug:
+        raise TelephonyValidationError({"flow_slug": "Choose the call flow people hear."})
+    if live_snapshot() is None:
+        raise TelephonyValidationError(
+            {"flow_slug": "Nothing is published yet: publish the flows, then call with one."}
+        )
+    if slug not in live_flows():
+        raise TelephonyValidationError(
+            {
+                "flow_slug": f"The live release has no active flow {slug!r}: publish it first "
+                "(a campaign calls with what callers get, not with the draft)."
+            }
+        )
+
+
+def _blocked_by_rules(caller_id: str):
+    """A test: is this number blocked from our caller ID by a caller rule of the live
+    release (the rules callers meet)? Calling someone we refuse to hear from is not done."""
+    release = live_snapshot()
+    rules = release.caller_rules if release is not None else {}
+
+    def blocked(number: str) -> bool:
+        rule = rule_for(rules, to=caller_id, caller=number)
+        return rule is not None and rule.kind == CallerRule.Kind.BLOCK
+
+    return blocked
+
+
+def create_call_campaign(
+    *,
+    name: str,
+    flow_slug: str,
+    recipients: RecipientList,
+    phone_number: PhoneNumber,
+    rate: float | None = None,
+    start_at=None,
+    start: bool = True,
+) -> Created:
+    """Create a call campaign: each recipient is called from `phone_number` and hears the
+    live release's flow `flow_slug`, at `rate` calls per second (default 1, at most
+    TELEPHONY_ACCOUNT_MAX_CALL_RATE). Opted-out numbers (STOP) and numbers a caller rule
+    blocks are recorded as skipped, never called. With `start`, queued (at `start_at`, or
+    now). Raises TelephonyValidationError."""
+    if not recipients.rows:
+        raise TelephonyValidationError({"recipients": "There is no valid number to call."})
+    campaign = Broadcast(
+        kind=Broadcast.Kind.CALL,
+        name=name or "Call campaign",
+        flow_slug=flow_slug,
+        phone_number=phone_number,
+        rate=rate,
+        start_at=start_at,
+        invalid_count=len(recipients.problems),
+        duplicate_count=recipients.duplicates,
+    )
+    try:
+        campaign.full_clean()
+    except Exception as exc:
+        raise TelephonyValidationError(getattr(exc, "message_dict", str(exc))) from exc
+    check_campaign_flow(flow_slug)
+    opted_out_numbers = {str(n) for n in OptOut.objects.values_list("number", flat=True)}
+    blocked = _blocked_by_rules(str(phone_number.number))
+    skipped = {"opted out (STOP)": 0, "blocked (caller rule)": 0}
+    with transaction.atomic():
+        campaign.save()
+        batch = []
+        for number, variables in recipients.rows:
+            row = Recipient(broadcast=campaign, number=number, variables=variables)
+            reason = (
+                "opted out (STOP)"
+                if number in opted_out_numbers
+                else "blocked (caller rule)"
+                if blocked(number)
+                else ""
+            )
+            if reason:
+                row.state, row.skip_reason = Recipient.State.SKIPPED, reason
+                skipped[reason] += 1
+            batch.append(row)
+            if len(batch) == BATCH:
+                Recipient.objects.bulk_create(batch)
+                batch = []
+        Recipient.objects.bulk_create(batch)
+        if start:
+            start_broadcast(broadcast=campaign, at=start_at)
+    return Created(
+        broadcast=campaign,
+        queued=len(recipients.rows) - sum(skipped.values()),
+        opted_out=skipped["opted out (STOP)"],
+        blocked=skipped["blocked (caller rule)"],
+        duplicates=recipients.duplicates,
+        problems=recipients.problems,
+    )
+
+
+def record_pressed(*, call_sid: str, pressed: str) -> int:
+    """The person a campaign called chose a menu option (the Gather webhook of their call):
+    keep the first choice on their recipient row. One UPDATE; 0 rows for any other call."""
+    if not call_sid or not pressed:
+        return 0
+    return Recipient.objects.filter(call__sid=call_sid, pressed="").update(pressed=pressed[:64])
 
 
 def _enqueue(broadcast_id: int, run_after=None) -> None:
@@ -197,11 +333,11 @@ def recover_claims(*, broadcast: Broadcast, older_than: float | None = None) -> 
     cutoff = timezone.now() - timedelta(seconds=timeout)
     stale = Recipient.objects.filter(
         broadcast=broadcast, state=Recipient.State.SENDING, claimed_at__lt=cutoff
-    ).select_related("message")
+    ).select_related("call" if broadcast.is_call else "message")
     count = 0
     for row in stale[:1000]:
         mine = Recipient.objects.filter(pk=row.pk, state=Recipient.State.SENDING, claim=row.claim)
-        message = row.message
+        message = row.call if broadcast.is_call else row.message  # the attempt's log row
         if message is None or message.status == statuses.PENDING:
             changes = {"state": Recipient.State.QUEUED, "claim": ""}
         elif message.status == statuses.SUBMITTING:
@@ -254,3 +390,15 @@ def progress(broadcast: Broadcast) -> dict:
         "invalid": broadcast.invalid_count,
         "duplicates": broadcast.duplicate_count,
     }
+
+
+def call_outcomes(campaign: Broadcast) -> dict:
+    """A call campaign's called recipients by outcome (answered, no answer, busy, failed,
+    canceled; "calling" until the final status callback) and by the option pressed."""
+    called = campaign.recipients.filter(state=Recipient.State.SENT)
+    by_status = called.values_list("call__status").annotate(n=Count("pk")).order_by()
+    outcomes = {outcome: 0 for outcome in [*CALL_OUTCOMES.values(), "calling"]}
+    for status, n in by_status:
+        outcomes[CALL_OUTCOMES.get(status, "calling")] += n
+    pressed = called.exclude(pressed="").values_list("pressed").annotate(n=Count("pk"))
+    return {"outcomes": outcomes, "pressed": dict(pressed.order_by("pressed"))}

@@ -26,14 +26,16 @@ logger = logging.getLogger(__name__)
 PENDING = "pending"
 # Ours: the request failed (Twilio refused it or could not be reached).
 FAILED = "failed"
-# Ours, messages sent by a task (telephony/sending/tasks.py): a worker has claimed the row
-# and is asking Twilio; and Twilio never answered, so it may or may not have sent it.
+# Ours, messages sent by a task (telephony/sending/tasks.py) and a call campaign's calls: a
+# worker has claimed the row and is asking Twilio; and Twilio never answered, so it may or
+# may not have sent it.
 SUBMITTING = "submitting"
 UNKNOWN = "unknown"
 
 CALL_RANKS = {
     "": -1,
     PENDING: 0,
+    SUBMITTING: 0,
     "queued": 1,
     "initiated": 2,
     "ringing": 3,

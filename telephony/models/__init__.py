@@ -9,11 +9,11 @@
 - `releases`: published snapshots of the flows, and the test callers who hear the draft;
 - `versions`: the row that tells workers the draft changed and which release is live;
 - `voicemail`: voicemail boxes and the messages left in them;
-- `broadcasts`: broadcasts, their recipients, the shared send pace;
+- `broadcasts`: broadcasts and call campaigns, their recipients, the shared send pace;
 - `schedules`: open hours, closed dates, public holidays and special days.
 """
 
-from telephony.models.broadcasts import Broadcast, BroadcastRecipient, SendPace
+from telephony.models.broadcasts import Broadcast, BroadcastRecipient, CallCampaign, SendPace
 from telephony.models.callers import CallerRule
 from telephony.models.flows import CallFlow, MenuOption, Step, option_fits_gather, renumber_steps
 from telephony.models.journeys import CallEvent, CallOutcome
@@ -38,6 +38,7 @@ __all__ = [
     "Broadcast",
     "BroadcastRecipient",
     "SendPace",
+    "CallCampaign",
     "CallFlow",
     "CallerRule",
     "CallEvent",

@@ -1,10 +1,14 @@
-"""Broadcasts: one text sent to a list of recipients, paced, each recipient exactly once.
+"""Broadcasts: one text, or one call flow, sent to a list of recipients, paced, each
+recipient exactly once.
 
-A Broadcast holds the message (a body with {placeholders}, an optional media URL), its
-sender (one of our SMS-capable numbers, or a Messaging Service SID) and its pace. Each
-BroadcastRecipient is one number with its placeholder values; the MessageLog it produced
-holds Twilio's SID and status (status callbacks move both forward). SendPace rows are the
-limiter every worker on every machine shares (telephony/sending/pace.py).
+A Broadcast is of one of two kinds. A text broadcast holds the message (a body with
+{placeholders}, an optional media URL), its sender (one of our SMS-capable numbers, or a
+Messaging Service SID) and its pace. A call campaign (CallCampaign, the same rows) holds
+the slug of a flow of the live release that each call runs, its caller ID (one of our
+voice numbers) and its calls per second. Each BroadcastRecipient is one number with its
+placeholder values; the MessageLog or CallLog it produced holds Twilio's SID and status
+(status callbacks move both forward), and for a call, the option the person pressed.
+SendPace rows are the limiter every worker on every machine shares (sending/pace.py).
 """
 
 import re
@@ -15,7 +19,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from telephony.models.limits import SMS_MAX_CHARS
-from telephony.models.logs import MessageLog
+from telephony.models.logs import CallLog, MessageLog
 from telephony.models.numbers import PhoneNumber
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -32,7 +36,21 @@ def fill(body: str, variables: dict) -> str:
     return PLACEHOLDER.sub(lambda m: str(variables.get(m.group(1), m.group(0))), body)
 
 
+# A call's final status (status callbacks) in the words staff read: its outcome.
+CALL_OUTCOMES = {
+    "completed": "answered",
+    "no-answer": "no answer",
+    "busy": "busy",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+
+
 class Broadcast(models.Model):
+    class Kind(models.TextChoices):
+        SMS = "sms", "Text message"
+        CALL = "call", "Call"
+
     class State(models.TextChoices):
         DRAFT = "draft", "Draft"
         SCHEDULED = "scheduled", "Scheduled"
@@ -42,8 +60,16 @@ class Broadcast(models.Model):
         DONE = "done", "Done"
 
     name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.SMS)
     body = models.TextField(
-        help_text="The text; {name} is replaced by each recipient's value of the column 'name'."
+        blank=True,
+        help_text="The text; {name} is replaced by each recipient's value of the column 'name'.",
+    )
+    flow_slug = models.SlugField(
+        "call flow",
+        max_length=100,
+        blank=True,
+        help_text="Calls: the flow of the live release each person hears when they answer.",
     )
     media_url = models.URLField("media URL", max_length=500, blank=True)
     phone_number = models.ForeignKey(
@@ -52,7 +78,8 @@ class Broadcast(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="broadcasts",
-        help_text="Send from this number of ours (SMS-capable)...",
+        help_text="Send from this number of ours (SMS-capable; for calls: the caller ID, "
+        "voice-capable)...",
     )
     messaging_service_sid = models.CharField(
         "Messaging Service SID",
@@ -65,7 +92,8 @@ class Broadcast(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(0.01)],
-        help_text="Message segments per second; blank: the sender's rate.",
+        help_text="Message segments per second (calls: calls per second, default 1); "
+        "blank: the sender's rate.",
     )
     start_at = models.DateTimeField(null=True, blank=True, help_text="Blank: at once.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
@@ -85,13 +113,21 @@ class Broadcast(models.Model):
         return self.name
 
     @property
+    def is_call(self) -> bool:
+        return self.kind == self.Kind.CALL
+
+    @property
     def sender(self) -> str:
         if self.phone_number_id:
             return str(self.phone_number.number)
         return self.messaging_service_sid
 
     def sender_rate(self) -> float:
-        """Segments per second: the broadcast's own rate, else its sender's."""
+        """Segments per second: the broadcast's own rate, else its sender's. A call
+        campaign: calls per second, its own rate (default 1), at most the account's
+        TELEPHONY_ACCOUNT_MAX_CALL_RATE (Twilio's calls per second, 1 unless raised)."""
+        if self.is_call:
+            return min(float(self.rate or 1), float(settings.TELEPHONY_ACCOUNT_MAX_CALL_RATE))
         if self.rate:
             return float(self.rate)
         if self.phone_number_id:
@@ -99,6 +135,8 @@ class Broadcast(models.Model):
         return float(settings.TELEPHONY_MESSAGING_SERVICE_RATE)
 
     def clean(self):
+        if self.is_call:
+            return self._clean_call()
         errors = {}
         if not self.phone_number_id and not self.messaging_service_sid:
             self.messaging_service_sid = settings.TELEPHONY_MESSAGING_SERVICE_SID
@@ -124,12 +162,47 @@ class Broadcast(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    def _clean_call(self):
+        errors = {}
+        if not self.flow_slug:
+            errors["flow_slug"] = "Choose the call flow people hear when they answer."
+        if not self.phone_number_id:
+            errors["phone_number"] = "Choose the number to call from (the caller ID)."
+        elif not self.phone_number.voice_capable:
+            errors["phone_number"] = f"{self.phone_number.number} cannot make calls."
+        if self.messaging_service_sid:
+            errors["messaging_service_sid"] = "Calls go out from a number, not a Messaging Service."
+        if self.body or self.media_url:
+            errors["body"] = "A call campaign plays its flow: it has no text."
+        if errors:
+            raise ValidationError(errors)
+
+
+class CallCampaignManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(kind=Broadcast.Kind.CALL)
+
+
+class CallCampaign(Broadcast):
+    """A broadcast of kind "call", on its own admin page: each recipient is called and
+    hears a flow (say, an appointment reminder: press 1 to confirm, 2 to talk to someone)."""
+
+    objects = CallCampaignManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "call campaign"
+
+    def save(self, *args, **kwargs):
+        self.kind = Broadcast.Kind.CALL
+        super().save(*args, **kwargs)
+
 
 class BroadcastRecipient(models.Model):
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
         SENDING = "sending", "Sending"  # claimed by a worker
-        SENT = "sent", "Sent"  # Twilio accepted it; delivery: its MessageLog's status
+        SENT = "sent", "Sent"  # Twilio accepted it; delivery: its MessageLog's (CallLog's) status
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
         UNKNOWN = "unknown", "Unknown"  # Twilio may or may not have sent it: never resent
@@ -147,6 +220,16 @@ class BroadcastRecipient(models.Model):
         on_delete=models.SET_NULL,
         related_name="broadcast_recipients",
     )
+    call = models.ForeignKey(
+        CallLog,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="broadcast_recipients",
+    )
+    # Calls: the first menu option the person chose (the keys pressed, or what they said),
+    # set by the Gather webhook of their call.
+    pressed = models.CharField("option pressed", max_length=64, blank=True)
     error_code = models.PositiveIntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -175,6 +258,16 @@ class BroadcastRecipient(models.Model):
         it (delivered, undelivered, failed...); derived, so callbacks cost nothing extra."""
         if self.state == self.State.SENT and self.message is not None:
             return self.message.status
+        if self.state == self.State.SENT and self.call is not None:
+            return self.call.status
+        return self.state
+
+    @property
+    def outcome(self) -> str:
+        """A call's outcome from its status callbacks: answered, no answer, busy, failed,
+        canceled; "calling" until the call ends; else the recipient's state."""
+        if self.state == self.State.SENT and self.call is not None:
+            return CALL_OUTCOMES.get(self.call.status, "calling")
         return self.state
 
 

@@ -71,3 +71,27 @@ def hold_back(sender: str, seconds: float) -> None:
     SendPace.objects.filter(key=f"sender:{sender}").update(
         next_at=Greatest(F("next_at"), Value(until))
     )
+
+
+# Calls: Twilio limits calls per second per account, whatever the caller ID, so a call
+# campaign keeps its own pace and every campaign shares the account's calls pace.
+CALLS_ACCOUNT = "calls:account"
+
+
+def reserve_call(campaign: str, *, rate: float) -> float:
+    """The epoch time from which the next call of `campaign` may be placed: spaced at
+    `rate` calls per second, and at TELEPHONY_ACCOUNT_MAX_CALL_RATE over every campaign
+    (the row "calls:account"), in one short transaction as reserve() does for texts."""
+    account_rate = settings.TELEPHONY_ACCOUNT_MAX_CALL_RATE
+    interval = 1.0 / min(rate, account_rate)
+    key = f"calls:{campaign}"
+    with transaction.atomic():
+        slot = _advance(key, time.time(), interval)
+        account_slot = _advance(CALLS_ACCOUNT, slot, 1.0 / account_rate)
+        if account_slot > slot:  # other campaigns hold the account: keep this one's gap
+            SendPace.objects.filter(key=key).update(next_at=account_slot + interval)
+    return account_slot
+
+
+def wait_for_call_slot(campaign: str, *, rate: float) -> None:
+    sleep_until(reserve_call(campaign, rate=rate))

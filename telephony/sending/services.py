@@ -164,13 +164,13 @@ def _record_failure(log, exc: Exception) -> None:
     _record_outcome(log, statuses.FAILED, exc, str(exc) or exc.__class__.__name__, logging.WARNING)
 
 
-def _record_unknown_outcome(log: MessageLog, exc: Exception) -> None:
+def _record_unknown_outcome(log: MessageLog | CallLog, exc: Exception) -> None:
     """Twilio never answered a send: it may have sent it. Status "unknown", never resent."""
     message = f"Outcome unknown: check the Twilio console. {exc}"
     _record_outcome(log, statuses.UNKNOWN, exc, message, logging.ERROR)
 
 
-def _release_for_retry(log: MessageLog, exc: Exception) -> None:
+def _release_for_retry(log: MessageLog | CallLog, exc: Exception) -> None:
     """Twilio was busy or unreachable and did not send it: pending again, for a later try."""
     _record_outcome(log, statuses.PENDING, exc, f"Waiting to retry: {exc}", logging.WARNING)
 
@@ -417,12 +417,7 @@ def make_call(
             raise TelephonyValidationError(
                 {"flow": f"The flow {flow.slug!r} is inactive; activate it first."}
             )
-        if not settings.TELEPHONY_PUBLIC_URL:
-            raise TelephonyConfigurationError(
-                "Calling a flow needs TELEPHONY_PUBLIC_URL (the https base URL Twilio can "
-                "reach us at): Twilio fetches the flow's TwiML from there."
-            )
-        url = links.live_flow_url(flow.slug)
+        url = flow_call_url(flow.slug)
     else:
         try:
             _http_url(url)
@@ -432,7 +427,26 @@ def make_call(
             ) from exc
     sender = _call_sender(from_)
     backend = get_backend()
-    log = CallLog(
+    log = _pending_call_log(sender=sender, to=to, url=url, flow=flow)
+    log.full_clean()
+    log.save()
+    return _place_call(backend, log)
+
+
+def flow_call_url(slug: str) -> str:
+    """The URL Twilio fetches for an outbound call running the flow `slug` of the live
+    release. Raises TelephonyConfigurationError without TELEPHONY_PUBLIC_URL."""
+    if not settings.TELEPHONY_PUBLIC_URL:
+        raise TelephonyConfigurationError(
+            "Calling a flow needs TELEPHONY_PUBLIC_URL (the https base URL Twilio can "
+            "reach us at): Twilio fetches the flow's TwiML from there."
+        )
+    return links.live_flow_url(slug)
+
+
+def _pending_call_log(*, sender: str, to: str, url: str, flow: CallFlow | None) -> CallLog:
+    """The outbound call row recorded before the backend is called (nothing placed is lost)."""
+    return CallLog(
         direction=Direction.OUTBOUND,
         from_number=sender,
         to_number=to,
@@ -440,11 +454,63 @@ def make_call(
         url=url,
         status=statuses.PENDING,
     )
+
+
+def record_pending_call(*, to: str, from_: str, flow_slug: str) -> CallLog:
+    """Record an outbound call running the live release's flow `flow_slug` as pending, for
+    `deliver_pending_call()` to place: how a call campaign records each attempt before
+    Twilio is asked. `to` is E.164 already; `from_` must be one of our voice numbers or a
+    verified caller ID. Raises TelephonyValidationError, TelephonyConfigurationError."""
+    url = flow_call_url(flow_slug)
+    sender = _call_sender(from_)
+    flow = CallFlow.objects.filter(slug=flow_slug).first()  # the log's link, if still drafted
+    log = _pending_call_log(sender=sender, to=to, url=url, flow=flow)
     log.full_clean()
     log.save()
-    call = OutboundCall(to=to, from_=sender, url=url, status_callback=_status_callback())
+    return log
+
+
+def deliver_pending_call(*, call_id: int, retry_later: bool = False) -> CallLog | None:
+    """Place the recorded outbound call `call_id` (status pending) and record what Twilio
+    answered, as deliver_pending_sms() does for a message: the row is claimed first
+    (pending -> submitting) with one conditional UPDATE, so of two workers exactly one
+    places it; None means it was not pending and nothing was placed. Raises what the
+    backend raised, after recording it (a timeout as "unknown": never placed again)."""
+    claimed = CallLog.objects.filter(pk=call_id, status=statuses.PENDING).update(
+        status=statuses.SUBMITTING, updated_at=timezone.now()
+    )
+    if not claimed:
+        logger.info("Call %s is not pending; not placing it", call_id)
+        return None
+    log = CallLog.objects.get(pk=call_id)
+    try:
+        backend = get_backend()
+    except TelephonyError as exc:
+        _record_failure(log, exc)
+        raise
+    return _place_call(backend, log, retry_later=retry_later)
+
+
+def _place_call(backend, log: CallLog, *, retry_later: bool | None = None) -> CallLog:
+    """Place `log` through `backend`. `retry_later` None: as make_call() always has, every
+    error is recorded as failed; True/False: a campaign's attempt (deliver_pending_call())."""
+    call = OutboundCall(
+        to=log.to_number, from_=log.from_number, url=log.url, status_callback=_status_callback()
+    )
     try:
         sent = backend.make_call(call)
+    except TwilioTimeout as exc:
+        if retry_later is None:
+            _record_failure(log, exc)
+        else:
+            _record_unknown_outcome(log, exc)
+        raise
+    except TwilioUnavailable as exc:
+        if retry_later:
+            _release_for_retry(log, exc)
+        else:
+            _record_failure(log, exc)
+        raise
     except Exception as exc:
         _record_failure(log, exc)
         raise

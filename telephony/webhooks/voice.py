@@ -21,8 +21,9 @@ from django.core.exceptions import ValidationError
 from twilio.twiml import TwiML
 from twilio.twiml.voice_response import VoiceResponse
 
+from telephony.broadcasts import services as campaigns
 from telephony.exceptions import TelephonyError
-from telephony.flows import answers, menus, schedules, twiml
+from telephony.flows import answers, cache, menus, schedules, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
 from telephony.flows.loading import caller_rule, live_snapshot, release_for_caller, snapshot
 from telephony.logs import calls
@@ -213,6 +214,7 @@ class GatherWebhook(StepOutcomeView):
         if digits or speech:
             option = menus.match_option(loaded.options, digits=digits, speech=speech)
             if option is not None:
+                record_campaign_choice(request, digits or speech)
                 return self.go_to(self.flow_of(loaded, option.target_flow))
         attempt = _attempt(request.GET.get("try", ""), step.tries)
         if attempt < step.tries:
@@ -240,6 +242,27 @@ class GatherWebhook(StepOutcomeView):
         if after and not starts_over:
             return self.continue_after(loaded, step)
         return answers.goodbye_twiml(twiml.GAVE_UP)
+
+
+def record_campaign_choice(request, pressed: str) -> None:
+    """A call we placed (Direction outbound-api, as a call campaign's are) chose a menu
+    option: keep it on the campaign's recipient (one UPDATE, by CallSid). Inbound calls
+    never pay for it, and a database that is away or fails it never costs the person
+    their call: the request is logged for replay_webhook (the first choice is kept, so a
+    replay changes nothing once recorded)."""
+    if request.POST.get("Direction") != "outbound-api" or is_simulation(request):
+        return
+    if not cache.database_reachable():  # no waiting on it: the person is on the line
+        log_for_replay(request, "database unreachable")
+        return
+    try:
+        campaigns.record_pressed(call_sid=param(request, "CallSid", 34), pressed=pressed)
+    except Exception as exc:
+        logger.exception(
+            "Could not record the option pressed on call %s",
+            printable(param(request, "CallSid"), 34),
+        )
+        log_for_replay(request, type(exc).__name__)
 
 
 def _attempt(value: str, tries: int) -> int:
