@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('telephony', '0014_call_journeys'),
+        ('telephony', '0015_call_campaigns'),
     ]
 
     operations = [
