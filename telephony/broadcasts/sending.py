@@ -5,14 +5,24 @@ Exactly once, step by step:
 1. Claim: a small batch of queued recipients becomes "sending" under this batch's token
    (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so workers never wait on each other;
    SQLite, which serialises writers: a conditional UPDATE ... WHERE state = 'queued').
-2. Record the attempt: a pending MessageLog (services.record_pending_sms), linked to the
-   recipient only if this batch still holds it.
-3. Wait for the next slot in the sender's and the account's pace (sending/pace.py).
-4. Send: services.deliver_pending_sms claims the message (pending -> submitting) with one
-   conditional UPDATE, asks Twilio, and records the answer.
-A worker killed before 4 leaves a message that never reached Twilio: recover_claims()
-queues it again. Killed during 4, the message stays "submitting": the recipient is marked
-unknown, and never resent.
+2. Record the attempts: a pending MessageLog for each recipient of the batch
+   (services.record_pending_batch), linked to the recipients this batch still holds, in
+   one transaction for the whole batch.
+3. Per message: claim it (services.claim_pending_sms: pending -> submitting, one
+   conditional UPDATE), wait for its slot in the sender's and the account's pace
+   (sending/pace.py), then ask Twilio and record the answer (services.send_claimed_sms).
+   Claiming before the wait leaves only the request itself after the slot, so what
+   reaches Twilio keeps the slots' spacing.
+4. At the end of the batch, the recipients whose messages Twilio accepted are marked sent
+   with one UPDATE (their messages already say so).
+A worker killed before 3 leaves messages that never reached Twilio: recover_claims()
+queues them again. Killed during 3, the message stays "submitting": the recipient is
+marked unknown, and never resent. Killed before 4, recover_claims() gives each
+recipient its message's outcome.
+
+Per message that leaves two flushed commits (the claim, Twilio's answer) and a pace
+reservation that does not wait for the disk; one worker keeps 50/s that way, and keeps a
+single HTTP connection to Twilio (one backend for the whole run).
 """
 
 import logging
@@ -31,13 +41,14 @@ from telephony.exceptions import (
     RecipientOptedOut,
     TelephonyError,
     TelephonySendError,
-    TelephonyValidationError,
     TwilioTimeout,
     TwilioUnavailable,
 )
-from telephony.models import Broadcast, BroadcastRecipient
+from telephony.logs import statuses
+from telephony.models import Broadcast, BroadcastRecipient, MessageLog
 from telephony.models.broadcasts import fill
 from telephony.sending import pace, services
+from telephony.sending.backends import get_backend
 from telephony.sending.tasks import retry_delay
 
 logger = logging.getLogger(__name__)
@@ -91,39 +102,89 @@ def _requeue(rows, **changes) -> None:
     )
 
 
-def send_one(broadcast: Broadcast, row: BroadcastRecipient) -> str:
+def record_attempts(broadcast: Broadcast, rows: list[BroadcastRecipient]) -> list:
+    """Record a pending message for each of `rows` that has none, in one transaction, and
+    link it to its recipient while this batch still holds it. Recipients who opted out
+    meanwhile are skipped, a message that is no valid SMS fails them. Returns the rows
+    still held, each with its message."""
+    if not rows:
+        return []
+    media = [broadcast.media_url] if broadcast.media_url else []
+    with transaction.atomic():
+        held = Recipient.objects.filter(
+            pk__in=[row.pk for row in rows], claim=rows[0].claim, state=Recipient.State.SENDING
+        )
+        # A write before any read: it takes the rows' locks (PostgreSQL) or the write
+        # lock (SQLite), so nobody (a recovery) takes them over until this commits.
+        held.update(claimed_at=timezone.now())
+        mine = list(held.order_by("pk"))
+        fresh = [row for row in mine if row.message_id is None]
+        results = services.record_pending_batch(
+            sender=broadcast.sender,
+            messages=[(row.number, fill(broadcast.body, row.variables)) for row in fresh],
+            media_urls=media,
+        )
+        linked, ready = [], [row for row in mine if row.message_id is not None]
+        for row, result in zip(fresh, results, strict=True):
+            if isinstance(result, MessageLog):
+                row.message = result
+                linked.append(row)
+            elif isinstance(result, RecipientOptedOut):
+                _finish(row, Recipient.State.SKIPPED, skip_reason="opted out (STOP)")
+            else:
+                _finish(row, Recipient.State.FAILED, result)
+        Recipient.objects.bulk_update(linked, ["message"])
+    return sorted(ready + linked, key=lambda row: row.pk)
+
+
+def _finish_sent(rows) -> None:
+    """The recipients whose messages Twilio accepted: sent, in one UPDATE."""
+    if rows:
+        Recipient.objects.filter(
+            pk__in=[row.pk for row in rows], state=Recipient.State.SENDING
+        ).update(
+            state=Recipient.State.SENT,
+            finished_at=timezone.now(),
+            error_code=None,
+            error_message="",
+        )
+
+
+def _release(rows) -> None:
+    """Give back recipients this batch recorded but did not send (a pause, Twilio busy):
+    queued again, and their messages, which never reached Twilio, removed from the log
+    (the next attempt records its own)."""
+    _requeue(rows)
+    ids = [row.message_id for row in rows if row.message_id is not None]
+    MessageLog.objects.filter(pk__in=ids, status=statuses.PENDING).delete()
+
+
+def send_one(broadcast: Broadcast, row: BroadcastRecipient, *, backend=None, sent=None) -> str:
     """Send to one claimed recipient: "sent", "failed", "skipped", "unknown", "lost"
-    (another worker took it over), "retry" (Twilio busy) or "slow" (queue full)."""
-    body = fill(broadcast.body, row.variables)
-    message_id = row.message_id
-    if message_id is None:
-        media = [broadcast.media_url] if broadcast.media_url else []
-        try:
-            with transaction.atomic():
-                log = services.record_pending_sms(
-                    to=row.number, sender=broadcast.sender, body=body, media_urls=media
-                )
-                linked = Recipient.objects.filter(
-                    pk=row.pk, claim=row.claim, state=Recipient.State.SENDING
-                ).update(message=log)
-                if not linked:
-                    transaction.set_rollback(True)
-                    return "lost"
-        except RecipientOptedOut:
-            _finish(row, Recipient.State.SKIPPED, skip_reason="opted out (STOP)")
-            return "skipped"
-        except TelephonyValidationError as exc:
-            _finish(row, Recipient.State.FAILED, exc)
-            return "failed"
-        message_id = log.pk
-    # The slot is taken last, just before Twilio is asked, so what reaches Twilio keeps
-    # the spacing the slots have (a slot taken earlier would let a late worker catch up
-    # in a burst).
-    cost = max(1, segments.count(body).count)
+    (another worker took it over), "retry" (Twilio busy) or "slow" (queue full).
+    `backend`: the one the run keeps; `sent`: a list the run marks sent at the end of its
+    batch (without it, the recipient is marked sent at once)."""
+    if row.message_id is None:
+        held = record_attempts(broadcast, [row])
+        if not held:
+            state = Recipient.objects.filter(pk=row.pk).values_list("state", flat=True).first()
+            return state if state in (Recipient.State.SKIPPED, Recipient.State.FAILED) else "lost"
+        row = held[0]
+    cost = max(1, segments.count(fill(broadcast.body, row.variables)).count)
+    try:
+        log = services.claim_pending_sms(message_id=row.message_id)
+    except RecipientOptedOut:
+        _finish(row, Recipient.State.SKIPPED, skip_reason="opted out (STOP)")
+        return "skipped"
+    if log is None:  # another worker (after a recovery) sends or sent this message
+        return "lost"
+    # The message is claimed before its slot, so that only the request follows the slot
+    # and what reaches Twilio keeps the slots' spacing (a late worker loses its turn;
+    # it never catches up in a burst).
     pace.wait_for_slot(broadcast.sender, rate=broadcast.sender_rate(), cost=cost)
     last_try = row.attempts + 1 >= settings.TELEPHONY_TASK_RETRY_ATTEMPTS
     try:
-        log = services.deliver_pending_sms(message_id=message_id, retry_later=not last_try)
+        log = services.send_claimed_sms(log, backend=backend, retry_later=not last_try)
     except TwilioTimeout as exc:
         _finish(row, Recipient.State.UNKNOWN, exc)
         return "unknown"
@@ -137,23 +198,34 @@ def send_one(broadcast: Broadcast, row: BroadcastRecipient) -> str:
         if exc.code in QUEUE_FULL_CODES and not last_try:
             # Recorded as failed (it was not sent); the next attempt records a new message.
             _requeue([row], attempts=row.attempts + 1, message=None, error_code=exc.code)
-            pace.hold_back(broadcast.sender, QUEUE_FULL_PAUSE)
+            pace.slow_down(broadcast.sender, hold=QUEUE_FULL_PAUSE)
             return "slow"
         _finish(row, Recipient.State.FAILED, exc)
         return "failed"
-    except TelephonyError as exc:  # opted out meanwhile, configuration
+    except TelephonyError as exc:  # configuration
         _finish(row, Recipient.State.FAILED, exc)
         return "failed"
-    if log is None:  # another worker (after a recovery) sends or sent this message
-        return "lost"
-    _finish(row, Recipient.State.SENT, error_code=None, error_message="")
+    if sent is None:
+        _finish(row, Recipient.State.SENT, error_code=None, error_message="")
+    else:
+        sent.append(row)
     return "sent"
+
+
+def _backend():
+    """One backend for a whole run (one HTTP connection to Twilio); None when it cannot
+    be built, so that each message records why (send_claimed_sms builds it again)."""
+    try:
+        return get_backend()
+    except TelephonyError:
+        return None
 
 
 def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
     """Send for up to `seconds`, batch after batch, while the broadcast is sending."""
     deadline = time.monotonic() + seconds
     sent = 0
+    backend = _backend()
     while True:
         broadcast = Broadcast.objects.select_related("phone_number").filter(pk=broadcast_id)
         broadcast = broadcast.first()
@@ -186,16 +258,23 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
             )
             logger.info("Broadcast %s done", broadcast.pk)
             return Run("done", sent)
-        for index, row in enumerate(batch):
-            outcome = send_one(broadcast, row)
-            sent += outcome == "sent"
-            if outcome in ("retry", "slow"):
-                _requeue(batch[index + 1 :])
-                delay = retry_delay(attempt) if outcome == "retry" else QUEUE_FULL_PAUSE
-                return Run("more", sent, timezone.now() + timedelta(seconds=delay))
-            if index % 5 == 4:  # a pause or cancel takes effect within a few messages
-                state = Broadcast.objects.filter(pk=broadcast.pk).values_list("state", flat=True)
-                if state.first() != Broadcast.State.SENDING:
-                    _requeue(batch[index + 1 :])
-                    return Run("stopped", sent)
+        accepted = []
+        try:
+            batch = record_attempts(broadcast, batch)
+            for index, row in enumerate(batch):
+                outcome = send_one(broadcast, row, backend=backend, sent=accepted)
+                sent += outcome == "sent"
+                if outcome in ("retry", "slow"):
+                    _release(batch[index + 1 :])
+                    delay = retry_delay(attempt) if outcome == "retry" else QUEUE_FULL_PAUSE
+                    return Run("more", sent, timezone.now() + timedelta(seconds=delay))
+                if index % 5 == 4:  # a pause or cancel takes effect within a few messages
+                    state = Broadcast.objects.filter(pk=broadcast.pk).values_list(
+                        "state", flat=True
+                    )
+                    if state.first() != Broadcast.State.SENDING:
+                        _release(batch[index + 1 :])
+                        return Run("stopped", sent)
+        finally:
+            _finish_sent(accepted)
         attempt = 1
