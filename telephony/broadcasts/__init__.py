@@ -4,5 +4,6 @@
 - `recipients`: a pasted list or a CSV read into numbers and placeholder values;
 - `services`: create, start, pause, resume, cancel; progress; recovery of lost claims;
 - `sending`: what a worker does: claim a batch, keep the pace, send, record;
-- `tasks`: the task on Django's Tasks API that runs `sending`.
+- `tasks`: the task on Django's Tasks API that runs `sending`;
+- `queue_full`: Twilio said a sender's queue is full (21611, 30001): slow it down.
 """

@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from telephony.broadcasts import segments
+from telephony.broadcasts import queue_full, segments
 from telephony.broadcasts.services import recover_claims
 from telephony.exceptions import (
     RecipientOptedOut,
@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 Recipient = BroadcastRecipient
 QUEUE_FULL_CODES = {21611}  # "exceeded the maximum number of queued messages"
-QUEUE_FULL_PAUSE = 10.0  # seconds the sender rests after Twilio said its queue is full
+QUEUE_FULL_PAUSE = queue_full.HOLD_SECONDS  # the sender rests, then goes at half pace
+BATCH = 50  # recipients a worker claims at most: about a second's work at 50/s
 
 
 @dataclass
@@ -159,29 +160,41 @@ def _release(rows) -> None:
     MessageLog.objects.filter(pk__in=ids, status=statuses.PENDING).delete()
 
 
-def send_one(broadcast: Broadcast, row: BroadcastRecipient, *, backend=None, sent=None) -> str:
+def _cost(broadcast: Broadcast, row: BroadcastRecipient) -> int:
+    return max(1, segments.count(fill(broadcast.body, row.variables)).count)
+
+
+def send_one(
+    broadcast: Broadcast, row: BroadcastRecipient, *, backend=None, sent=None, block=None
+) -> str:
     """Send to one claimed recipient: "sent", "failed", "skipped", "unknown", "lost"
-    (another worker took it over), "retry" (Twilio busy) or "slow" (queue full).
-    `backend`: the one the run keeps; `sent`: a list the run marks sent at the end of its
-    batch (without it, the recipient is marked sent at once)."""
+    (another worker took it over), "retry" (Twilio busy), "slow" (queue full) or "late"
+    (what is left of `block` cannot hold it: nothing done). `backend`: the one the run
+    keeps; `sent`: a list the run marks sent at the end of its batch (without it, the
+    recipient is marked sent at once); `block`: the batch's slots (without it, one slot
+    is reserved for this message)."""
     if row.message_id is None:
         held = record_attempts(broadcast, [row])
         if not held:
             state = Recipient.objects.filter(pk=row.pk).values_list("state", flat=True).first()
             return state if state in (Recipient.State.SKIPPED, Recipient.State.FAILED) else "lost"
         row = held[0]
-    cost = max(1, segments.count(fill(broadcast.body, row.variables)).count)
+    cost = _cost(broadcast, row)
+    slot = block.next_slot(cost) if block is not None else None
+    if block is not None and slot is None:
+        return "late"
     try:
-        log = services.claim_pending_sms(message_id=row.message_id)
+        log = services.claim_pending_sms(message_id=row.message_id, log=row.message)
     except RecipientOptedOut:
         _finish(row, Recipient.State.SKIPPED, skip_reason="opted out (STOP)")
         return "skipped"
     if log is None:  # another worker (after a recovery) sends or sent this message
         return "lost"
     # The message is claimed before its slot, so that only the request follows the slot
-    # and what reaches Twilio keeps the slots' spacing (a late worker loses its turn;
-    # it never catches up in a burst).
-    pace.wait_for_slot(broadcast.sender, rate=broadcast.sender_rate(), cost=cost)
+    # and what reaches Twilio keeps the slots' spacing.
+    if slot is None:
+        slot = pace.reserve(broadcast.sender, rate=broadcast.sender_rate(), cost=cost)
+    pace.sleep_until(slot)
     last_try = row.attempts + 1 >= settings.TELEPHONY_TASK_RETRY_ATTEMPTS
     try:
         log = services.send_claimed_sms(log, backend=backend, retry_later=not last_try)
@@ -197,7 +210,13 @@ def send_one(broadcast: Broadcast, row: BroadcastRecipient, *, backend=None, sen
     except TelephonySendError as exc:
         if exc.code in QUEUE_FULL_CODES and not last_try:
             # Recorded as failed (it was not sent); the next attempt records a new message.
-            _requeue([row], attempts=row.attempts + 1, message=None, error_code=exc.code)
+            _requeue(
+                [row],
+                attempts=row.attempts + 1,
+                message=None,
+                error_code=exc.code,
+                error_message=queue_full.MEANINGS[21611],
+            )
             pace.slow_down(broadcast.sender, hold=QUEUE_FULL_PAUSE)
             return "slow"
         _finish(row, Recipient.State.FAILED, exc)
@@ -245,8 +264,8 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
             return Run("more", sent)
         Broadcast.objects.filter(pk=broadcast.pk).update(heartbeat_at=now)
         recover_claims(broadcast=broadcast)
-        size = max(1, min(20, int(broadcast.sender_rate())))  # about a second's work
-        batch = claim(broadcast, size)
+        size = max(1, min(BATCH, int(broadcast.sender_rate())))  # about a second's work
+        batch = record_attempts(broadcast, claim(broadcast, size))
         if not batch:
             left = broadcast.recipients.filter(
                 state__in=[Recipient.State.QUEUED, Recipient.State.SENDING]
@@ -258,12 +277,21 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
             )
             logger.info("Broadcast %s done", broadcast.pk)
             return Run("done", sent)
+        # The batch's slots last, once its bookkeeping is done, so that its first message
+        # can go at its slot.
+        block = pace.reserve_block(
+            broadcast.sender,
+            rate=broadcast.sender_rate(),
+            costs=[_cost(broadcast, row) for row in batch],
+        )
         accepted = []
         try:
-            batch = record_attempts(broadcast, batch)
             for index, row in enumerate(batch):
-                outcome = send_one(broadcast, row, backend=backend, sent=accepted)
+                outcome = send_one(broadcast, row, backend=backend, sent=accepted, block=block)
                 sent += outcome == "sent"
+                if outcome == "late":  # the worker fell behind its block: the rest waits
+                    _release(batch[index:])
+                    break
                 if outcome in ("retry", "slow"):
                     _release(batch[index + 1 :])
                     delay = retry_delay(attempt) if outcome == "retry" else QUEUE_FULL_PAUSE

@@ -11,12 +11,14 @@ Rows are always locked in the same order (sender, then account): no deadlock.
 The caller then sleeps until its slot and sends.
 
 A slot is never earlier than "now": a worker that comes late loses its turn rather than
-catching up in a burst, so no one-second window holds more than the rate.
+catching up in a burst, so no one-second window holds more than the rate. A worker
+reserves its whole batch's slots at once (`reserve_block()`: one transaction for 50
+messages, not 50), and sends each at its own time in the block (`Block.next_slot()`).
 
 Slowing down: when Twilio says a sender's queue is full (21611 on sending, 30001 "Queue
-overflow" in a status callback), `slow_down()` halves the sender's pace for
-TELEPHONY_SLOW_DOWN_SECONDS (again on each new report, down to SLOWEST) and holds it
-back for a moment; the row records it, so every worker sees it at its next slot.
+overflow" in a status callback), `slow_down()` holds the sender back for a moment and
+halves its pace until TELEPHONY_SLOW_DOWN_SECONDS after the last such report; the row
+records it, so every worker sees it at its next slot.
 
 On PostgreSQL a reservation commits without waiting for the disk (synchronous_commit
 off for that transaction only): losing the last reservations in a database crash only
@@ -25,6 +27,7 @@ more than the 20 ms a message has at 50/s.
 """
 
 import time
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,8 +37,7 @@ from django.db.models.functions import Greatest
 from telephony.models import SendPace
 
 ACCOUNT = "account"
-SLOW_FACTOR = 0.5  # each report of a full queue halves the pace...
-SLOWEST = 0.125  # ...down to an eighth of it
+SLOW_FACTOR = 0.5  # the share of its pace a sender uses after a full queue
 
 
 def _key(sender: str) -> str:
@@ -46,9 +48,9 @@ def _ensure(key: str) -> None:
     SendPace.objects.bulk_create([SendPace(key=key, next_at=0.0)], ignore_conflicts=True)
 
 
-def _advance(key: str, not_before: float, interval: float, now: float) -> float:
-    """Take `key`'s next slot at or after `not_before`; returns the slot. While the row is
-    slowed down, the slot lasts interval / slow_factor."""
+def _advance(key: str, not_before: float, interval: float, now: float) -> tuple[float, float]:
+    """Take `key`'s next slot at or after `not_before`: returns the slot and how long it
+    lasts (`interval`, or interval / slow_factor while the row is slowed down)."""
     applied = Case(
         When(slow_until__gt=now, then=Value(interval) / F("slow_factor")),
         default=Value(interval),
@@ -58,7 +60,8 @@ def _advance(key: str, not_before: float, interval: float, now: float) -> float:
         _ensure(key)
         step.update(next_at=Greatest(F("next_at"), Value(not_before)) + applied)
     next_at, slow_until, factor = step.values_list("next_at", "slow_until", "slow_factor").get()
-    return next_at - (interval / factor if slow_until > now else interval)
+    applied = interval / factor if slow_until > now else interval
+    return next_at - applied, applied
 
 
 def effective_rate(rate: float) -> float:
@@ -72,21 +75,67 @@ def _without_waiting_for_the_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def reserve(sender: str, *, rate: float, cost: float = 1.0) -> float:
-    """The epoch time from which `cost` segments from `sender` may go out, spaced at
-    effective_rate(rate) (slower while the sender is slowed down)."""
+def _reserve(sender: str, rate: float, cost: float) -> tuple[float, float]:
+    """Take `cost` segments of `sender`'s pace (and the account's): the start and how
+    long they last."""
     now = time.time()
     interval = cost / effective_rate(rate)
     account_interval = cost / settings.TELEPHONY_ACCOUNT_MAX_RATE
     with transaction.atomic():
         _without_waiting_for_the_disk()
-        slot = _advance(_key(sender), now, interval, now)
-        account_slot = _advance(ACCOUNT, slot, account_interval, now)
+        slot, applied = _advance(_key(sender), now, interval, now)
+        account_slot, _ = _advance(ACCOUNT, slot, account_interval, now)
         if account_slot > slot:  # the account is the bottleneck: keep the sender's gap too
-            SendPace.objects.filter(key=_key(sender)).update(
-                next_at=account_slot + (F("next_at") - Value(slot))
-            )
-    return account_slot
+            SendPace.objects.filter(key=_key(sender)).update(next_at=account_slot + applied)
+    return account_slot, applied
+
+
+def reserve(sender: str, *, rate: float, cost: float = 1.0) -> float:
+    """The epoch time from which `cost` segments from `sender` may go out, spaced at
+    effective_rate(rate) (slower while the sender is slowed down)."""
+    return _reserve(sender, rate, cost)[0]
+
+
+@dataclass
+class Block:
+    """Slots for a batch of messages, reserved in one transaction: from `start`, one
+    segment every `interval` seconds, until `end`.
+
+    `next_slot()` hands them out in order. A message is never sent before its place in
+    the block; a worker that runs late may use the time it lost only up to TOLERANCE of
+    an interval, and loses the rest, so it never catches up in a burst (no one-second
+    window holds more than the rate, plus one)."""
+
+    start: float
+    interval: float  # seconds per segment
+    end: float
+    cursor: float = field(init=False)
+
+    TOLERANCE = 0.5
+
+    def __post_init__(self):
+        self.cursor = self.start
+
+    def next_slot(self, cost: float = 1.0, *, now: float | None = None) -> float | None:
+        """When a message of `cost` segments may go (now or later), or None when what is
+        left of the block cannot hold it."""
+        now = time.time() if now is None else now
+        first = self.cursor == self.start
+        self.cursor = max(self.cursor, now - self.TOLERANCE * self.interval)
+        slot = self.cursor
+        # The first message always goes, however late the reservation came back:
+        # otherwise a worker slower than a one-message block would never send.
+        if not first and slot + cost * self.interval > self.end + 1e-9:
+            return None
+        self.cursor += cost * self.interval
+        return slot
+
+
+def reserve_block(sender: str, *, rate: float, costs: list[float]) -> Block:
+    """Slots for messages of `costs` segments each, in one transaction: a worker's batch."""
+    total = max(1.0, float(sum(costs)))
+    start, applied = _reserve(sender, rate, total)
+    return Block(start=start, interval=applied / total, end=start + applied)
 
 
 def sleep_until(slot: float) -> None:
@@ -106,18 +155,16 @@ def hold_back(sender: str, seconds: float) -> None:
 
 
 def slow_down(sender: str, *, seconds: float | None = None, hold: float = 0.0) -> None:
-    """Halve `sender`'s pace for `seconds` (default TELEPHONY_SLOW_DOWN_SECONDS): halved
-    again if it already is (down to SLOWEST), and the period starts over. With `hold`,
-    nobody sends from it for that many seconds first."""
+    """Send from `sender` at SLOW_FACTOR of its pace for `seconds` from now (default
+    TELEPHONY_SLOW_DOWN_SECONDS; a new report starts the period over rather than slowing
+    further, so a burst of reports about messages queued together costs no more than
+    one), after holding it back for `hold` seconds."""
     now = time.time()
     seconds = settings.TELEPHONY_SLOW_DOWN_SECONDS if seconds is None else seconds
     key = _key(sender)
     _ensure(key)
     SendPace.objects.filter(key=key).update(
-        slow_factor=Case(
-            When(slow_until__gt=now, then=Greatest(F("slow_factor") * SLOW_FACTOR, SLOWEST)),
-            default=Value(SLOW_FACTOR),
-        ),
+        slow_factor=SLOW_FACTOR,
         slow_until=now + seconds,
         next_at=Greatest(F("next_at"), Value(now + hold)),
     )

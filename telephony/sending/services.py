@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from telephony.exceptions import (
@@ -341,24 +342,33 @@ def deliver_pending_sms(*, message_id: int, retry_later: bool = False) -> Messag
     return send_claimed_sms(log, retry_later=retry_later)
 
 
-def claim_pending_sms(*, message_id: int) -> MessageLog | None:
+def claim_pending_sms(*, message_id: int, log: MessageLog | None = None) -> MessageLog | None:
     """The first half of deliver_pending_sms(): claim the pending row (pending ->
-    submitting, one conditional UPDATE) and check the recipient has not opted out
-    meanwhile. None when the row was not pending. A broadcast claims its next message
-    while it waits for that message's slot, so that only the request itself follows it."""
-    claimed = MessageLog.objects.filter(pk=message_id, status=statuses.PENDING).update(
-        status=statuses.SUBMITTING, updated_at=timezone.now()
+    submitting) unless the recipient opted out meanwhile, in one conditional UPDATE.
+    None when the row was not pending; RecipientOptedOut (recorded) when they opted out.
+    `log`: the row as the caller holds it (saves reading it again). A broadcast claims
+    its next message before that message's slot, so that only the request follows it."""
+    opted_out = Exists(OptOut.objects.filter(number=OuterRef("to_number")))
+    claimed = (
+        MessageLog.objects.filter(pk=message_id, status=statuses.PENDING)
+        .filter(~opted_out)
+        .update(status=statuses.SUBMITTING, updated_at=timezone.now())
     )
     if not claimed:
-        logger.info("Message %s is not pending; not sending it", message_id)
-        return None
-    log = MessageLog.objects.get(pk=message_id)
-    try:
-        # Checked again here: the caller may have texted STOP while the message waited.
-        _check_not_opted_out(log.to_number, log.from_number)
-    except TelephonyError as exc:
-        _record_failure(log, exc)
-        raise
+        pending = MessageLog.objects.filter(pk=message_id, status=statuses.PENDING).first()
+        if pending is None:
+            logger.info("Message %s is not pending; not sending it", message_id)
+            return None
+        try:
+            # The caller texted STOP while the message waited.
+            _check_not_opted_out(pending.to_number, pending.from_number)
+        except TelephonyError as exc:
+            _record_failure(pending, exc)
+            raise
+        return None  # START came between the two statements: another attempt sends it
+    if log is None or log.pk != message_id:
+        return MessageLog.objects.get(pk=message_id)
+    log.status = statuses.SUBMITTING
     return log
 
 
