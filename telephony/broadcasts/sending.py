@@ -169,7 +169,7 @@ def send_one(
 ) -> str:
     """Send to one claimed recipient: "sent", "failed", "skipped", "unknown", "lost"
     (another worker took it over), "retry" (Twilio busy), "slow" (queue full) or "late"
-    (what is left of `block` cannot hold it: nothing done). `backend`: the one the run
+    (what is left of `block` cannot hold it: nothing done, the caller reserves more). `backend`: the one the run
     keeps; `sent`: a list the run marks sent at the end of its batch (without it, the
     recipient is marked sent at once); `block`: the batch's slots (without it, one slot
     is reserved for this message)."""
@@ -286,12 +286,18 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
         )
         accepted = []
         try:
-            for index, row in enumerate(batch):
+            index = 0
+            while index < len(batch):
+                row = batch[index]
                 outcome = send_one(broadcast, row, backend=backend, sent=accepted, block=block)
+                if outcome == "late":  # the worker fell behind its block: slots for the rest
+                    block = pace.reserve_block(
+                        broadcast.sender,
+                        rate=broadcast.sender_rate(),
+                        costs=[_cost(broadcast, row) for row in batch[index:]],
+                    )
+                    continue
                 sent += outcome == "sent"
-                if outcome == "late":  # the worker fell behind its block: the rest waits
-                    _release(batch[index:])
-                    break
                 if outcome in ("retry", "slow"):
                     _release(batch[index + 1 :])
                     delay = retry_delay(attempt) if outcome == "retry" else QUEUE_FULL_PAUSE
@@ -303,6 +309,7 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
                     if state.first() != Broadcast.State.SENDING:
                         _release(batch[index + 1 :])
                         return Run("stopped", sent)
+                index += 1
         finally:
             _finish_sent(accepted)
         attempt = 1
