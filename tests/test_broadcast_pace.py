@@ -286,3 +286,48 @@ def test_a_recipient_who_opts_out_after_the_batch_was_recorded_is_skipped(fake_t
     assert outcomes == ["sent", "skipped", "sent"]
     assert [r.field("To") for r in arrivals(fake_twilio)] == [batch[0].number, batch[2].number]
     assert MessageLog.objects.get(to_number=batch[1].number).status == statuses.FAILED
+
+
+# --- the issue's acceptance line -----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_broadcast_at_20_per_second_texts_each_valid_number_once_with_its_name(
+    fake_twilio, tmp_path, settings
+):
+    """manage.py send_broadcast --csv FILE --body "Hi {name}" --from +15005550006 --rate 20,
+    then a task worker: every valid, not opted-out number texted once, at most 20/s."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    PhoneNumber.objects.create(number=SENDER)  # a long code: 1/s unless --rate says more
+    OptOut.objects.create(number="+14155550007")
+    lines = ["name,phone"] + [f"Name {i},+1415555{i:04d}" for i in range(40)]
+    lines += ["Dup,+14155550003", "Bad,12345", "Blank,"]
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = StringIO()
+    call_command(
+        "send_broadcast",
+        "--csv",
+        str(path),
+        "--body",
+        "Hi {name}",
+        "--from",
+        SENDER,
+        "--rate",
+        "20",
+        stdout=out,
+    )
+    assert "39 queued, 1 opted out, 0 blocked, 2 invalid, 1 duplicates" in out.getvalue()
+    run_tasks()
+    sent = arrivals(fake_twilio)
+    assert sorted((r.field("To"), r.field("Body")) for r in sent) == sorted(
+        (f"+1415555{i:04d}", f"Hi Name {i}") for i in range(40) if i != 7
+    )
+    times = sorted(r.at for r in sent)
+    assert (len(times) - 1) / (times[-1] - times[0]) <= 20 * 1.01
+    for i, start in enumerate(times):  # any one second: 20, and one more at most
+        assert sum(1 for t in times[i:] if t < start + 1.0) <= 21
+    assert Broadcast.objects.get().state == Broadcast.State.DONE

@@ -70,7 +70,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Broadcast {broadcast.pk} ({broadcast.state}, starts {when}): {created.queued} "
-                f"queued, {created.opted_out} opted out, {len(created.problems)} invalid, "
+                f"queued, {created.opted_out} opted out, {created.blocked} blocked, "
+                f"{len(created.problems)} invalid, "
                 f"{created.duplicates} duplicates. A task worker sends it; "
                 f"follow it with `manage.py broadcast_status {broadcast.pk}`."
             )
