@@ -7,8 +7,8 @@
 It writes a CSV of random US numbers (a few invalid rows, duplicates, opt-outs and
 blocked numbers among them), then times what `manage.py send_broadcast` does: parse_csv
 (normalising every number with phone_numbers.e164) and create_broadcast (opt-outs and
-block rules read once, recipients bulk-created in batches, tasks queued). The PostgreSQL database (named sb_*) is dropped
-and created again.
+block rules read once, recipients bulk-created in batches, tasks queued). The
+PostgreSQL database (named sb_*) is dropped and created again.
 """
 
 import argparse

@@ -57,6 +57,7 @@ Recipient = BroadcastRecipient
 QUEUE_FULL_CODES = {21611}  # "exceeded the maximum number of queued messages"
 QUEUE_FULL_PAUSE = queue_full.HOLD_SECONDS  # the sender rests, then goes at half pace
 BATCH = 50  # recipients a worker claims at most: about a second's work at 50/s
+CLAIM_AHEAD = 0.05  # seconds before its slot a message is claimed (pending -> submitting)
 
 
 @dataclass
@@ -169,10 +170,11 @@ def send_one(
 ) -> str:
     """Send to one claimed recipient: "sent", "failed", "skipped", "unknown", "lost"
     (another worker took it over), "retry" (Twilio busy), "slow" (queue full) or "late"
-    (what is left of `block` cannot hold it: nothing done, the caller reserves more). `backend`: the one the run
-    keeps; `sent`: a list the run marks sent at the end of its batch (without it, the
-    recipient is marked sent at once); `block`: the batch's slots (without it, one slot
-    is reserved for this message)."""
+    (what is left of `block` cannot hold it: nothing done, the caller reserves more).
+
+    `backend`: the one the run keeps; `sent`: a list the run marks sent at the end of
+    its batch (without it, the recipient is marked sent at once); `block`: the batch's
+    slots (without it, one slot is reserved for this message)."""
     if row.message_id is None:
         held = record_attempts(broadcast, [row])
         if not held:
@@ -183,6 +185,10 @@ def send_one(
     slot = block.next_slot(cost) if block is not None else None
     if block is not None and slot is None:
         return "late"
+    if slot is not None:
+        # Claimed just before its slot, not a block ahead: a worker killed while it waits
+        # leaves a message that never reached Twilio, queued again, not one "unknown".
+        pace.sleep_until(slot - CLAIM_AHEAD)
     try:
         log = services.claim_pending_sms(message_id=row.message_id, log=row.message)
     except RecipientOptedOut:
