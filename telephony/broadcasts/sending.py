@@ -6,8 +6,8 @@ Exactly once, step by step:
    (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so workers never wait on each other;
    SQLite, which serialises writers: a conditional UPDATE ... WHERE state = 'queued').
 2. Record the attempts: a pending MessageLog for each recipient of the batch
-   (services.record_pending_batch), linked to the recipients this batch still holds, in
-   one transaction for the whole batch.
+   (services.record_pending_batch), linked to its recipient, in the claim's transaction
+   (claim_and_record): a handful of statements for the whole batch.
 3. Per message: claim it (services.claim_pending_sms: pending -> submitting, one
    conditional UPDATE), wait for its slot in the sender's and the account's pace
    (sending/pace.py), then ask Twilio and record the answer (services.send_claimed_sms).
@@ -76,7 +76,8 @@ def claim(broadcast: Broadcast, size: int) -> list[BroadcastRecipient]:
     queued = Recipient.objects.filter(broadcast=broadcast, state=Recipient.State.QUEUED)
     claimed = {"state": Recipient.State.SENDING, "claim": token, "claimed_at": now}
     if connection.features.has_select_for_update_skip_locked:
-        with transaction.atomic():
+        # No savepoint inside the caller's transaction (run() records the batch in it).
+        with transaction.atomic(savepoint=False):
             ids = list(
                 queued.order_by("pk")
                 .select_for_update(skip_locked=True)
@@ -84,9 +85,17 @@ def claim(broadcast: Broadcast, size: int) -> list[BroadcastRecipient]:
             )
             Recipient.objects.filter(pk__in=ids).update(**claimed)
     else:
-        ids = list(queued.order_by("pk").values_list("pk", flat=True)[:size])
-        queued.filter(pk__in=ids).update(**claimed)
+        # One UPDATE, no read before it: in a transaction, SQLite would otherwise have to
+        # upgrade a read lock that another writer may share.
+        first = queued.order_by("pk").values("pk")[:size]
+        queued.filter(pk__in=first).update(**claimed)
     return list(Recipient.objects.filter(claim=token, state=Recipient.State.SENDING))
+
+
+def claim_and_record(broadcast: Broadcast, size: int) -> list[BroadcastRecipient]:
+    """claim() and record_attempts() in one transaction: what a run does per batch."""
+    with transaction.atomic():
+        return _record(broadcast, claim(broadcast, size))
 
 
 def _finish(row, state, exc=None, **changes) -> None:
@@ -111,7 +120,6 @@ def record_attempts(broadcast: Broadcast, rows: list[BroadcastRecipient]) -> lis
     still held, each with its message."""
     if not rows:
         return []
-    media = [broadcast.media_url] if broadcast.media_url else []
     with transaction.atomic():
         held = Recipient.objects.filter(
             pk__in=[row.pk for row in rows], claim=rows[0].claim, state=Recipient.State.SENDING
@@ -119,23 +127,28 @@ def record_attempts(broadcast: Broadcast, rows: list[BroadcastRecipient]) -> lis
         # A write before any read: it takes the rows' locks (PostgreSQL) or the write
         # lock (SQLite), so nobody (a recovery) takes them over until this commits.
         held.update(claimed_at=timezone.now())
-        mine = list(held.order_by("pk"))
-        fresh = [row for row in mine if row.message_id is None]
-        results = services.record_pending_batch(
-            sender=broadcast.sender,
-            messages=[(row.number, fill(broadcast.body, row.variables)) for row in fresh],
-            media_urls=media,
-        )
-        linked, ready = [], [row for row in mine if row.message_id is not None]
-        for row, result in zip(fresh, results, strict=True):
-            if isinstance(result, MessageLog):
-                row.message = result
-                linked.append(row)
-            elif isinstance(result, RecipientOptedOut):
-                _finish(row, Recipient.State.SKIPPED, skip_reason="opted out (STOP)")
-            else:
-                _finish(row, Recipient.State.FAILED, result)
-        Recipient.objects.bulk_update(linked, ["message"])
+        return _record(broadcast, list(held.order_by("pk")))
+
+
+def _record(broadcast: Broadcast, mine: list[BroadcastRecipient]) -> list:
+    """record_attempts() for rows this transaction holds."""
+    media = [broadcast.media_url] if broadcast.media_url else []
+    fresh = [row for row in mine if row.message_id is None]
+    results = services.record_pending_batch(
+        sender=broadcast.sender,
+        messages=[(row.number, fill(broadcast.body, row.variables)) for row in fresh],
+        media_urls=media,
+    )
+    linked, ready = [], [row for row in mine if row.message_id is not None]
+    for row, result in zip(fresh, results, strict=True):
+        if isinstance(result, MessageLog):
+            row.message = result
+            linked.append(row)
+        elif isinstance(result, RecipientOptedOut):
+            _finish(row, Recipient.State.SKIPPED, skip_reason="opted out (STOP)")
+        else:
+            _finish(row, Recipient.State.FAILED, result)
+    Recipient.objects.bulk_update(linked, ["message"])
     return sorted(ready + linked, key=lambda row: row.pk)
 
 
@@ -271,7 +284,7 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
         Broadcast.objects.filter(pk=broadcast.pk).update(heartbeat_at=now)
         recover_claims(broadcast=broadcast)
         size = max(1, min(BATCH, int(broadcast.sender_rate())))  # about a second's work
-        batch = record_attempts(broadcast, claim(broadcast, size))
+        batch = claim_and_record(broadcast, size)
         if not batch:
             left = broadcast.recipients.filter(
                 state__in=[Recipient.State.QUEUED, Recipient.State.SENDING]
