@@ -134,6 +134,12 @@ def test_a_late_worker_loses_the_time_rather_than_catching_up_in_a_burst():
     assert slot == pytest.approx(100.4)
     assert block.next_slot(now=100.45) == pytest.approx(100.5)
     assert block.next_slot(now=100.45) == pytest.approx(100.6)
+    assert block.behind == pytest.approx(0.3) and block.too_slow  # lost 0.3 s of 1 s
+    on_time = pace.Block(start=100.0, interval=0.1, end=101.0)
+    assert [on_time.next_slot(now=100.0 + 0.1 * i + 0.04) for i in range(3)] == [
+        pytest.approx(100.0 + 0.1 * i) for i in range(3)
+    ]
+    assert on_time.behind == 0 and not on_time.too_slow  # late within tolerance only
 
 
 def test_the_first_message_of_a_block_always_goes_however_late():

@@ -20,9 +20,12 @@ queues them again. Killed during 3, the message stays "submitting": the recipien
 marked unknown, and never resent. Killed before 4, recover_claims() gives each
 recipient its message's outcome.
 
-Per message that leaves two flushed commits (the claim, Twilio's answer) and a pace
-reservation that does not wait for the disk; one worker keeps 50/s that way, and keeps a
-single HTTP connection to Twilio (one backend for the whole run).
+Per message that leaves two flushed commits (the claim, Twilio's answer); the pace is
+reserved a batch at a time (pace.Block), and the run keeps a single HTTP connection to
+Twilio (one backend for the whole run). A worker that cannot keep up with its blocks
+(Twilio answers slowly, the machine is busy) while other workers share the broadcast
+(TELEPHONY_BROADCAST_TASKS > 1) takes one slot per message for the rest of its run, so
+that the others' messages fit between its own and more workers still send faster.
 """
 
 import logging
@@ -264,6 +267,8 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
     deadline = time.monotonic() + seconds
     sent = 0
     backend = _backend()
+    shared = settings.TELEPHONY_BROADCAST_TASKS > 1  # other workers send it too
+    one_at_a_time = False
     while True:
         broadcast = Broadcast.objects.select_related("phone_number").filter(pk=broadcast_id)
         broadcast = broadcast.first()
@@ -297,12 +302,15 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
             logger.info("Broadcast %s done", broadcast.pk)
             return Run("done", sent)
         # The batch's slots last, once its bookkeeping is done, so that its first message
-        # can go at its slot.
-        block = pace.reserve_block(
-            broadcast.sender,
-            rate=broadcast.sender_rate(),
-            costs=[_cost(broadcast, row) for row in batch],
-        )
+        # can go at its slot. A worker too slow for its blocks while others share the
+        # broadcast takes one slot per message instead, so theirs fit between its own.
+        block = None
+        if not one_at_a_time:
+            block = pace.reserve_block(
+                broadcast.sender,
+                rate=broadcast.sender_rate(),
+                costs=[_cost(broadcast, row) for row in batch],
+            )
         accepted = []
         try:
             index = 0
@@ -310,11 +318,13 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
                 row = batch[index]
                 outcome = send_one(broadcast, row, backend=backend, sent=accepted, block=block)
                 if outcome == "late":  # the worker fell behind its block: slots for the rest
-                    block = pace.reserve_block(
-                        broadcast.sender,
-                        rate=broadcast.sender_rate(),
-                        costs=[_cost(broadcast, row) for row in batch[index:]],
-                    )
+                    one_at_a_time = block.too_slow and shared
+                    block = None
+                    if not one_at_a_time:
+                        costs = [_cost(broadcast, row) for row in batch[index:]]
+                        block = pace.reserve_block(
+                            broadcast.sender, rate=broadcast.sender_rate(), costs=costs
+                        )
                     continue
                 sent += outcome == "sent"
                 if outcome in ("retry", "slow"):
@@ -331,4 +341,5 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
                 index += 1
         finally:
             _finish_sent(accepted)
+        one_at_a_time = one_at_a_time or (block is not None and block.too_slow and shared)
         attempt = 1

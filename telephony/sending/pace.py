@@ -110,18 +110,28 @@ class Block:
     interval: float  # seconds per segment
     end: float
     cursor: float = field(init=False)
+    behind: float = field(init=False, default=0.0)  # seconds lost by coming late
 
     TOLERANCE = 0.5
 
     def __post_init__(self):
         self.cursor = self.start
 
+    @property
+    def too_slow(self) -> bool:
+        """The worker lost more than a tenth of the block by coming late: it cannot keep
+        the rate alone (Twilio answers slowly, or the machine is busy)."""
+        return self.behind > 0.1 * (self.end - self.start)
+
     def next_slot(self, cost: float = 1.0, *, now: float | None = None) -> float | None:
         """When a message of `cost` segments may go (now or later), or None when what is
         left of the block cannot hold it."""
         now = time.time() if now is None else now
         first = self.cursor == self.start
-        self.cursor = max(self.cursor, now - self.TOLERANCE * self.interval)
+        lag = now - self.TOLERANCE * self.interval - self.cursor
+        if lag > 0:
+            self.behind += lag
+            self.cursor += lag
         slot = self.cursor
         # The first message always goes, however late the reservation came back:
         # otherwise a worker slower than a one-message block would never send.
