@@ -25,6 +25,7 @@ from tests.conftest import run_tasks
 
 SENDER = "+15005550006"
 State = BroadcastRecipient.State
+JITTER = 0.02  # seconds a request may take to reach the fake Twilio on a busy machine
 
 
 def csv_of(count, start=0):
@@ -188,9 +189,10 @@ def test_a_30001_status_callback_slows_the_sender_and_fails_the_recipient(
     first = make(number, csv_of(5)).broadcast
     run_tasks()
     before = [r.at for r in arrivals(fake_twilio)]
-    # 10/s: 0.1 s apart (a late worker may use half an interval of what it lost)
-    assert len(before) == 5 and min(gaps(before)) >= 0.05 - 0.005
-    assert before[-1] - before[0] >= 4 * 0.1 - 0.05 - 0.005
+    # 10/s: 0.1 s apart (a late worker may use half an interval of what it lost; and
+    # 20 ms for the request's own jitter on a busy machine)
+    assert len(before) == 5 and min(gaps(before)) >= 0.05 - JITTER
+    assert before[-1] - before[0] >= 4 * 0.1 - 0.05 - JITTER
 
     row = first.recipients.select_related("message").order_by("pk")[2]
     params = {
@@ -215,10 +217,11 @@ def test_a_30001_status_callback_slows_the_sender_and_fails_the_recipient(
     run_tasks()
     after = [r.at for r in arrivals(fake_twilio)][5:]
     assert len(after) == 5
-    assert after[0] >= reported_at + 0.5 - 0.01  # held back first
-    assert min(gaps(after)) >= 0.1 - 0.005  # then at half of 10/s: 0.2 s apart
-    assert after[-1] - after[0] >= 4 * 0.2 - 0.1 - 0.005
-    assert after[-1] - after[0] > 1.5 * (before[-1] - before[0])
+    assert after[0] >= reported_at + 0.5 - JITTER  # held back first
+    assert min(gaps(after)) >= 0.1 - JITTER  # then at half of 10/s: 0.2 s apart
+    assert after[-1] - after[0] >= 4 * 0.2 - 0.1 - JITTER  # at 10/s: 0.4 s
+    row = SendPace.objects.get(key=f"sender:{SENDER}")
+    assert row.slow_factor == 0.5 and row.slow_until >= reported_at + 600 - 5
     assert Broadcast.objects.filter(state=Broadcast.State.DONE).count() == 2
 
 
@@ -257,7 +260,7 @@ def test_21611_on_sending_slows_the_sender_and_the_recipient_is_texted_later(
     assert refused.status == statuses.FAILED
     assert set(BroadcastRecipient.objects.values_list("state", flat=True)) == {State.SENT}
     times = [r.at for r in arrivals(fake_twilio)]
-    assert times[-1] - times[0] >= 2 * 0.1 - 0.05 - 0.005  # half of 20/s after the refusal
+    assert times[-1] - times[0] >= 2 * 0.1 - 0.05 - JITTER  # half of 20/s after the refusal
 
 
 # --- exactly once, batch by batch ----------------------------------------------------------
@@ -333,7 +336,8 @@ def test_send_broadcast_at_20_per_second_texts_each_valid_number_once_with_its_n
         (f"+1415555{i:04d}", f"Hi Name {i}") for i in range(40) if i != 7
     )
     times = sorted(r.at for r in sent)
-    assert (len(times) - 1) / (times[-1] - times[0]) <= 20 * 1.01
+    # 38 gaps of 1/20 s: a late worker may gain half of one, the request some jitter
+    assert times[-1] - times[0] >= 38 / 20 - 0.5 / 20 - JITTER
     for i, start in enumerate(times):  # any one second: 20, and one more at most
         assert sum(1 for t in times[i:] if t < start + 1.0) <= 21
     assert Broadcast.objects.get().state == Broadcast.State.DONE
