@@ -86,6 +86,10 @@ class FakeTwilio:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY, a kept-alive
+            # connection (the twilio client reuses one) waits ~40 ms for the client's
+            # delayed ACK before the body, on every answer after the first few.
+            disable_nagle_algorithm = True
 
             def do_GET(self):
                 fake._handle(self)

@@ -59,7 +59,11 @@ logger = logging.getLogger(__name__)
 Recipient = BroadcastRecipient
 QUEUE_FULL_CODES = {21611}  # "exceeded the maximum number of queued messages"
 QUEUE_FULL_PAUSE = queue_full.HOLD_SECONDS  # the sender rests, then goes at half pace
-BATCH = 50  # recipients a worker claims at most: about a second's work at 50/s
+# A batch is about BATCH_SECONDS of sending (at most BATCH recipients): long enough that
+# the bookkeeping between two batches costs little of the pace, short enough that a
+# batch a killed worker held is soon sent by another.
+BATCH_SECONDS = 4.0
+BATCH = 200
 CLAIM_AHEAD = 0.05  # seconds before its slot a message is claimed (pending -> submitting)
 
 
@@ -288,7 +292,7 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
             return Run("more", sent)
         Broadcast.objects.filter(pk=broadcast.pk).update(heartbeat_at=now)
         recover_claims(broadcast=broadcast)
-        size = max(1, min(BATCH, int(broadcast.sender_rate())))  # about a second's work
+        size = max(1, min(BATCH, int(broadcast.sender_rate() * BATCH_SECONDS)))
         batch = claim_and_record(broadcast, size)
         if not batch:
             left = broadcast.recipients.filter(

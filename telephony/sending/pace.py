@@ -102,9 +102,11 @@ class Block:
     segment every `interval` seconds, until `end`.
 
     `next_slot()` hands them out in order. A message is never sent before its place in
-    the block; a worker that runs late may use the time it lost only up to TOLERANCE of
-    an interval, and loses the rest, so it never catches up in a burst (no one-second
-    window holds more than the rate, plus one)."""
+    the block; a worker that runs late may make up at most TOLERANCE seconds of what it
+    lost (a late wake-up, a slow query), and loses the rest, so it never catches up in a
+    burst. reserve_block() makes each interval longer by HEADROOM (a little more than
+    the tolerance per second), so that even then no one-second window holds more than
+    the rate: n sends are at least n intervals apart, less the tolerance."""
 
     start: float
     interval: float  # seconds per segment
@@ -112,7 +114,8 @@ class Block:
     cursor: float = field(init=False)
     behind: float = field(init=False, default=0.0)  # seconds lost by coming late
 
-    TOLERANCE = 0.5
+    TOLERANCE = 0.004  # seconds
+    HEADROOM = 0.005  # 0.5% of the pace: > TOLERANCE per second
 
     def __post_init__(self):
         self.cursor = self.start
@@ -128,14 +131,14 @@ class Block:
         left of the block cannot hold it."""
         now = time.time() if now is None else now
         first = self.cursor == self.start
-        lag = now - self.TOLERANCE * self.interval - self.cursor
+        lag = now - self.TOLERANCE - self.cursor
         if lag > 0:
             self.behind += lag
             self.cursor += lag
         slot = self.cursor
         # The first message always goes, however late the reservation came back:
         # otherwise a worker slower than a one-message block would never send.
-        if not first and slot + cost * self.interval > self.end + 1e-9:
+        if not first and slot + (cost - 0.01) * self.interval > self.end:  # float rounding
             return None
         self.cursor += cost * self.interval
         return slot
@@ -144,7 +147,7 @@ class Block:
 def reserve_block(sender: str, *, rate: float, costs: list[float]) -> Block:
     """Slots for messages of `costs` segments each, in one transaction: a worker's batch."""
     total = max(1.0, float(sum(costs)))
-    start, applied = _reserve(sender, rate, total)
+    start, applied = _reserve(sender, rate, total * (1 + Block.HEADROOM))
     return Block(start=start, interval=applied / total, end=start + applied)
 
 
