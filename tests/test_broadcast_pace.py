@@ -3,10 +3,13 @@ reserved at once, and the slow-down after Twilio says a sender's queue is full (
 sending, 30001 in a signed status callback), seen in what the fake Twilio receives."""
 
 import random
+import threading
 import time
 
 import phonenumbers
 import pytest
+from django.db import connection
+from django.db.models import Count
 
 from telephony.broadcasts import queue_full, recipients, sending, services
 from telephony.logs import statuses
@@ -311,6 +314,34 @@ def test_a_paused_batch_leaves_no_pending_message_behind(fake_twilio, settings):
         f"+1415555{i:04d}" for i in range(12)
     ]
     assert MessageLog.objects.count() == 12  # one attempt each, none left pending
+    assert not MessageLog.objects.filter(status=statuses.PENDING).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="threads need a real server")
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_mid_batch_skips_what_the_worker_held(fake_twilio, settings):
+    number = PhoneNumber.objects.create(number=SENDER, send_rate=50)
+    broadcast = make(number, csv_of(30)).broadcast
+    hold = fake_twilio.hold_next(path_contains="Messages")  # the first send waits...
+    done = []
+
+    def work():
+        try:
+            done.append(sending.run(broadcast.pk))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert hold.arrived.wait(10)
+    services.cancel_broadcast(broadcast=broadcast)  # ...while staff cancel
+    hold.release()
+    worker.join(10)
+    assert done and done[0].outcome == "stopped"
+    states = dict(broadcast.recipients.values_list("state").annotate(n=Count("pk")).order_by())
+    sent = len(arrivals(fake_twilio))
+    assert 1 <= sent <= 5  # the pause check comes every five messages
+    assert states == {State.SENT: sent, State.SKIPPED: 30 - sent}
     assert not MessageLog.objects.filter(status=statuses.PENDING).exists()
 
 

@@ -172,11 +172,21 @@ def _finish_sent(rows) -> None:
         )
 
 
-def _release(rows) -> None:
+def _release(rows, *, cancelled: bool = False) -> None:
     """Give back recipients this batch recorded but did not send (a pause, Twilio busy):
-    queued again, and their messages, which never reached Twilio, removed from the log
-    (the next attempt records its own)."""
-    _requeue(rows)
+    queued again - or, when the broadcast was cancelled, skipped as cancel_broadcast()
+    skips the queued ones - and their messages, which never reached Twilio, removed from
+    the log (the next attempt records its own)."""
+    if cancelled:
+        Recipient.objects.filter(
+            pk__in=[row.pk for row in rows], state=Recipient.State.SENDING
+        ).update(
+            state=Recipient.State.SKIPPED,
+            skip_reason="Cancelled before it was sent.",
+            finished_at=timezone.now(),
+        )
+    else:
+        _requeue(rows)
     ids = [row.message_id for row in rows if row.message_id is not None]
     MessageLog.objects.filter(pk__in=ids, status=statuses.PENDING).delete()
 
@@ -339,8 +349,9 @@ def run(broadcast_id: int, *, seconds: float = 30.0, attempt: int = 1) -> Run:
                     state = Broadcast.objects.filter(pk=broadcast.pk).values_list(
                         "state", flat=True
                     )
-                    if state.first() != Broadcast.State.SENDING:
-                        _release(batch[index + 1 :])
+                    state = state.first()
+                    if state != Broadcast.State.SENDING:
+                        _release(batch[index + 1 :], cancelled=state == Broadcast.State.CANCELLED)
                         return Run("stopped", sent)
                 index += 1
         finally:
