@@ -16,6 +16,7 @@ import base64
 import io
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -105,6 +106,14 @@ class FakeTwilio:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        report = self.server.handle_error
+
+        def handle_error(request, client_address):
+            # A client killed mid-connection (the benches SIGKILL workers) is no error of ours.
+            if not isinstance(sys.exc_info()[1], ConnectionResetError):
+                report(request, client_address)
+
+        self.server.handle_error = handle_error
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
