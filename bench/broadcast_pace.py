@@ -1,15 +1,17 @@
 """A broadcast's pace and exactly-once sending, with real task workers (`db_worker`
-subprocesses) and the real twilio backend against tests/fake_twilio.py, on PostgreSQL.
+subprocesses) and the real twilio backend against tests/fake_twilio.py, on PostgreSQL
+(or SQLite, one file the workers share).
 
     .venv/bin/python bench/broadcast_pace.py                # 10 s per pace run
     .venv/bin/python bench/broadcast_pace.py --seconds 60   # the issue's full minute
+    .venv/bin/python bench/broadcast_pace.py --sqlite       # SQLite instead
 
 1. 50/s with 1 worker, then with 3: achieved rate (target within 2%), the most messages
    in any one-second window (target <= 51).
 2. The fake answers 429 to every 10th request, 3 workers: every recipient accepted once.
 3. A worker SIGKILLed mid-broadcast, another started (after `resume_broadcasts`): nobody
    accepted twice; nobody never texted, except those in flight at the kill (unknown).
-The database (named sb_*) is dropped and created again.
+The PostgreSQL database (named sb_*) is dropped and created again.
 """
 
 import argparse
@@ -17,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,14 +28,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def setup(pg_url: str, fake_url: str):
-    name = pg_url.rsplit("/", 1)[1]
-    if not name.startswith("sb_"):
-        sys.exit("The PostgreSQL database must be named sb_* (it is dropped).")
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", name], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
+def setup(db_url: str, fake_url: str):
+    if db_url.startswith("postgres"):
+        name = db_url.rsplit("/", 1)[1]
+        if not name.startswith("sb_"):
+            sys.exit("The PostgreSQL database must be named sb_* (it is dropped).")
+        common = ["-h", "127.0.0.1", "-U", "postgres"]
+        subprocess.run(["dropdb", *common, "--if-exists", name], check=True)
+        subprocess.run(["createdb", *common, name], check=True)
     os.environ.update(
-        DATABASE_URL=pg_url,
+        DATABASE_URL=db_url,
         TWILIO_API_BASE_URL=fake_url,
         DJANGO_SETTINGS_MODULE="broadcast_settings",
         PYTHONPATH=f"{ROOT / 'bench'}:{ROOT}",
@@ -183,14 +188,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each pace run")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432/sb_bcpace")
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of --pg")
     parser.add_argument("--skip-pace", action="store_true")
     args = parser.parse_args()
     from tests.fake_twilio import FakeTwilio
 
+    db_url = args.pg
+    if args.sqlite:
+        db_url = f"sqlite:///{tempfile.mkdtemp(prefix='sb-bc-pace-')}/bench.sqlite3"
     with FakeTwilio() as fake:
-        setup(args.pg, fake.url)
+        setup(db_url, fake.url)
+        vendor = "SQLite" if args.sqlite else "PostgreSQL"
+        load = "/".join(f"{n:.1f}" for n in os.getloadavg())
         print(
-            f"broadcast pace, PostgreSQL, fake Twilio answering at once ({args.seconds:g} s runs)"
+            f"broadcast pace, {vendor}, fake Twilio answering at once ({args.seconds:g} s "
+            f"runs; load average {load})"
         )
         if not args.skip_pace:
             pace_run(fake, args.seconds, 1)

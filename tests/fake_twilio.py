@@ -16,6 +16,7 @@ import base64
 import io
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -86,6 +87,10 @@ class FakeTwilio:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY, a kept-alive
+            # connection (the twilio client reuses one) waits ~40 ms for the client's
+            # delayed ACK before the body, on every answer after the first few.
+            disable_nagle_algorithm = True
 
             def do_GET(self):
                 fake._handle(self)
@@ -101,6 +106,14 @@ class FakeTwilio:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        report = self.server.handle_error
+
+        def handle_error(request, client_address):
+            # A client killed mid-connection (the benches SIGKILL workers) is no error of ours.
+            if not isinstance(sys.exc_info()[1], ConnectionResetError):
+                report(request, client_address)
+
+        self.server.handle_error = handle_error
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True

@@ -6,5 +6,6 @@ paced and exactly once, progress.
 - `services`: create, start, pause, resume, cancel; progress; recovery of lost claims;
 - `sending`: what a worker does: claim a batch, keep the pace, send, record;
 - `calling`: the same for one recipient of a call campaign: record, keep the calls pace, call;
-- `tasks`: the task on Django's Tasks API that runs `sending`.
+- `tasks`: the task on Django's Tasks API that runs `sending`;
+- `queue_full`: Twilio said a sender's queue is full (21611, 30001): slow it down.
 """

@@ -2,8 +2,9 @@
 pause, resume, cancel; progress; recovery of recipients a dead worker held; and the
 option a called person pressed.
 
-Creating 100,000 recipients costs a handful of queries: the opt-outs are read once, and
-recipients are inserted with bulk_create in batches, in one transaction.
+Creating 100,000 recipients costs a handful of queries: the opt-outs and the block rules
+are read once (into a set), and recipients are inserted with bulk_create in batches, in one
+transaction; nothing per row but building the row.
 """
 
 import logging
@@ -39,7 +40,7 @@ class Created:
     opted_out: int
     duplicates: int
     problems: list[Problem]
-    blocked: int = 0  # call campaigns: numbers a caller rule blocks
+    blocked: int = 0  # numbers a block rule names (for texts, or the campaign's calls)
 
 
 def sender_number(value: str) -> PhoneNumber:
@@ -50,6 +51,21 @@ def sender_number(value: str) -> PhoneNumber:
     if not phone.sms_capable:
         raise TelephonyValidationError({"from_": f"{number} cannot send SMS."})
     return phone
+
+
+def blocked_numbers(phone_number: PhoneNumber | None) -> tuple[set[str], tuple[str, ...]]:
+    """The numbers nothing may be texted to from `phone_number` (None: a Messaging
+    Service, so only the rules for every number): block rules that also cover texts, as
+    a set of exact numbers and a tuple of prefixes (+1900* -> "+1900")."""
+    rules = CallerRule.objects.filter(kind=CallerRule.Kind.BLOCK, applies_to_sms=True).filter(
+        Q(phone_number=None) | Q(phone_number=phone_number)
+        if phone_number is not None
+        else Q(phone_number=None)
+    )
+    patterns = list(rules.values_list("pattern", flat=True))
+    exact = {pattern for pattern in patterns if pattern.startswith("+") and "*" not in pattern}
+    prefixes = tuple(pattern[:-1] for pattern in patterns if pattern.endswith("*"))
+    return exact, prefixes
 
 
 def create_broadcast(
@@ -89,16 +105,32 @@ def create_broadcast(
     except Exception as exc:
         raise TelephonyValidationError(getattr(exc, "message_dict", str(exc))) from exc
     opted_out_numbers = {str(n) for n in OptOut.objects.values_list("number", flat=True)}
-    opted_out = 0
+    blocked_exact, blocked_prefixes = blocked_numbers(phone_number)
+    opted_out = blocked = 0
+    skipped, queued = Recipient.State.SKIPPED, Recipient.State.QUEUED
     with transaction.atomic():
         broadcast.save()
+        pk = broadcast.pk
         batch = []
         for number, variables in recipients.rows:
-            row = Recipient(broadcast=broadcast, number=number, variables=variables)
+            state, reason = queued, ""
             if number in opted_out_numbers:
-                row.state, row.skip_reason = Recipient.State.SKIPPED, "opted out (STOP)"
+                state, reason = skipped, "opted out (STOP)"
                 opted_out += 1
-            batch.append(row)
+            elif number in blocked_exact or (
+                blocked_prefixes and number.startswith(blocked_prefixes)
+            ):
+                state, reason = skipped, "blocked (a caller rule blocks texts to this number)"
+                blocked += 1
+            batch.append(
+                Recipient(
+                    broadcast_id=pk,
+                    number=number,
+                    variables=variables,
+                    state=state,
+                    skip_reason=reason,
+                )
+            )
             if len(batch) == BATCH:
                 Recipient.objects.bulk_create(batch)
                 batch = []
@@ -107,10 +139,11 @@ def create_broadcast(
             start_broadcast(broadcast=broadcast, at=start_at)
     return Created(
         broadcast=broadcast,
-        queued=len(recipients.rows) - opted_out,
+        queued=len(recipients.rows) - opted_out - blocked,
         opted_out=opted_out,
         duplicates=recipients.duplicates,
         problems=recipients.problems,
+        blocked=blocked,
     )
 
 

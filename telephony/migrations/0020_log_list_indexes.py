@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('telephony', '0015_call_campaigns'),
+        ('telephony', '0016_send_pace_slow_down'),
     ]
 
     operations = [

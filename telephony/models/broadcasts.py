@@ -272,10 +272,14 @@ class BroadcastRecipient(models.Model):
 
 
 class SendPace(models.Model):
-    """The next free send time (epoch seconds) of one sender, or of the whole account."""
+    """The next free send time (epoch seconds) of one sender, or of the whole account;
+    and, after Twilio said the sender's queue was full, how much slower it goes until
+    when (telephony/sending/pace.py)."""
 
     key = models.CharField(max_length=64, unique=True)
     next_at = models.FloatField(default=0.0)
+    slow_until = models.FloatField(default=0.0)  # epoch seconds
+    slow_factor = models.FloatField(default=1.0)  # the share of the pace used until then
 
     def __str__(self):
         return self.key

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from telephony.exceptions import (
@@ -47,7 +48,13 @@ from telephony.models import (
 )
 from telephony.phone_numbers import to_e164
 from telephony.sending.backends import get_backend
-from telephony.sending.backends.base import NumberWebhooks, OutboundCall, OutboundSms, Sent
+from telephony.sending.backends.base import (
+    BaseTelephonyBackend,
+    NumberWebhooks,
+    OutboundCall,
+    OutboundSms,
+    Sent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -329,21 +336,87 @@ def deliver_pending_sms(*, message_id: int, retry_later: bool = False) -> Messag
     (Twilio may have sent it; never resent), TwilioUnavailable as pending again when
     `retry_later` (a later attempt may send it) or else failed, anything else as failed.
     """
-    claimed = MessageLog.objects.filter(pk=message_id, status=statuses.PENDING).update(
-        status=statuses.SUBMITTING, updated_at=timezone.now()
+    log = claim_pending_sms(message_id=message_id)
+    if log is None:
+        return None
+    return send_claimed_sms(log, retry_later=retry_later)
+
+
+def claim_pending_sms(*, message_id: int, log: MessageLog | None = None) -> MessageLog | None:
+    """The first half of deliver_pending_sms(): claim the pending row (pending ->
+    submitting) unless the recipient opted out meanwhile, in one conditional UPDATE.
+    None when the row was not pending; RecipientOptedOut (recorded) when they opted out.
+    `log`: the row as the caller holds it (saves reading it again). A broadcast claims
+    its next message before that message's slot, so that only the request follows it."""
+    opted_out = Exists(OptOut.objects.filter(number=OuterRef("to_number")))
+    claimed = (
+        MessageLog.objects.filter(pk=message_id, status=statuses.PENDING)
+        .filter(~opted_out)
+        .update(status=statuses.SUBMITTING, updated_at=timezone.now())
     )
     if not claimed:
-        logger.info("Message %s is not pending; not sending it", message_id)
-        return None
-    log = MessageLog.objects.get(pk=message_id)
-    try:
-        # Checked again here: the caller may have texted STOP while the message waited.
-        _check_not_opted_out(log.to_number, log.from_number)
-        backend = get_backend()
-    except TelephonyError as exc:
-        _record_failure(log, exc)
-        raise
+        pending = MessageLog.objects.filter(pk=message_id, status=statuses.PENDING).first()
+        if pending is None:
+            logger.info("Message %s is not pending; not sending it", message_id)
+            return None
+        try:
+            # The caller texted STOP while the message waited.
+            _check_not_opted_out(pending.to_number, pending.from_number)
+        except TelephonyError as exc:
+            _record_failure(pending, exc)
+            raise
+        return None  # START came between the two statements: another attempt sends it
+    if log is None or log.pk != message_id:
+        return MessageLog.objects.get(pk=message_id)
+    log.status = statuses.SUBMITTING
+    return log
+
+
+def send_claimed_sms(
+    log: MessageLog, *, backend: BaseTelephonyBackend | None = None, retry_later: bool = False
+) -> MessageLog:
+    """The second half: ask Twilio to send the claimed (submitting) row and record the
+    answer, raising as deliver_pending_sms() does. `backend`: one a broadcast keeps for
+    all its messages (one HTTP connection), else the configured one."""
+    if backend is None:
+        try:
+            backend = get_backend()
+        except TelephonyError as exc:
+            _record_failure(log, exc)
+            raise
     return _deliver_sms(backend, log, retry_later=retry_later)
+
+
+def record_pending_batch(
+    *, sender: str, messages: Sequence[tuple[str, str]], media_urls: Sequence[str] = ()
+) -> list[MessageLog | TelephonyError]:
+    """record_pending_sms() for many (to, body) pairs in a few queries: one for the
+    opt-outs, one INSERT. Returns, in order, the pending row or the error that kept each
+    message from being recorded (RecipientOptedOut, TelephonyValidationError). Call it in
+    a transaction with whatever links the rows to their purpose (a broadcast's
+    recipients)."""
+    media = tuple(media_urls)
+    numbers = {to for to, _ in messages}
+    opted_out = {
+        str(n) for n in OptOut.objects.filter(number__in=numbers).values_list("number", flat=True)
+    }
+    results: list[MessageLog | TelephonyError] = []
+    for to, body in messages:
+        try:
+            _check_message(body, media)
+            if to in opted_out:
+                _check_not_opted_out(to, sender)  # raises RecipientOptedOut
+            log = _pending_sms_log(sender=sender, to=to, body=body, media=media)
+            log.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            results.append(TelephonyValidationError(exc.message_dict))
+            continue
+        except TelephonyError as exc:
+            results.append(exc)
+            continue
+        results.append(log)
+    MessageLog.objects.bulk_create([log for log in results if isinstance(log, MessageLog)])
+    return results
 
 
 def fail_pending_sms(*, message_id: int, error: Exception) -> None:

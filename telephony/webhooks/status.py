@@ -6,6 +6,7 @@ logged for replay (webhooks/base.py).
 
 from twilio.twiml.messaging_response import MessagingResponse
 
+from telephony.broadcasts import queue_full
 from telephony.logs import statuses
 from telephony.models import CallLog, Direction, MessageLog
 from telephony.webhooks.base import StoringWebhookView
@@ -51,4 +52,6 @@ class StatusWebhook(StoringWebhookView):
             statuses.record_status(
                 model, sid=sid, status=status, defaults=defaults, changes=changes
             )
+            if model is MessageLog and changes.get("error_code") == queue_full.QUEUE_OVERFLOW:
+                queue_full.message_status(sid=sid, error_code=changes["error_code"])
         return MessagingResponse()

@@ -77,11 +77,10 @@ class Command(BaseCommand):
                 f"at {broadcast.sender_rate():g} a second (ask Twilio to raise the account's limit)."
             )
         kind = "Call campaign" if broadcast.is_call else "Broadcast"
-        blocked = f"{created.blocked} blocked, " if broadcast.is_call else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"{kind} {broadcast.pk} ({broadcast.state}, starts {when}): {created.queued} "
-                f"queued, {created.opted_out} opted out, {blocked}{len(created.problems)} "
+                f"queued, {created.opted_out} opted out, {created.blocked} blocked, {len(created.problems)} "
                 f"invalid, {created.duplicates} duplicates. A task worker sends it; "
                 f"follow it with `manage.py broadcast_status {broadcast.pk}`."
             )
