@@ -6,10 +6,15 @@ logged for replay (webhooks/base.py).
 
 from twilio.twiml.messaging_response import MessagingResponse
 
+from telephony.flows import journey
 from telephony.logs import statuses
 from telephony.models import CallLog, Direction, MessageLog
 from telephony.webhooks.base import StoringWebhookView
+from telephony.webhooks.journey import record_journey
 from telephony.webhooks.params import param
+
+# A call's final statuses: its journey ends (logs/events.py says who hung up).
+CALL_ENDED = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 
 MAX_INT = 2**31 - 1  # PositiveIntegerField's range on every database
 
@@ -51,4 +56,7 @@ class StatusWebhook(StoringWebhookView):
             statuses.record_status(
                 model, sid=sid, status=status, defaults=defaults, changes=changes
             )
+            if model is CallLog and status in CALL_ENDED:
+                ended = journey.call_ended(status, changes.get("duration"))
+                record_journey(request, (ended,))
         return MessagingResponse()
