@@ -313,9 +313,7 @@ def test_a_failed_call_is_failed(live_demo, twilio):
 @pytest.fixture
 def queue_line(db):
     after = make_flow("after", steps=[{"verb": "say", "text": "Nobody is free."}])
-    flow = make_flow(
-        "q", steps=[{"verb": "enqueue", "dial_target": "support", "next_flow": after}]
-    )
+    flow = make_flow("q", steps=[{"verb": "enqueue", "dial_target": "support", "next_flow": after}])
     make_number(DEMO, flow)
     publish()
 
@@ -367,9 +365,7 @@ def test_a_flow_heard_to_its_end_is_completed(db, twilio):
 
 def test_a_redirect_enters_the_next_flow(db, twilio):
     target = make_flow("target", steps=[{"verb": "say", "text": "Here."}])
-    make_number(
-        DEMO, make_flow("start", steps=[{"verb": "redirect", "next_flow": target}])
-    )
+    make_number(DEMO, make_flow("start", steps=[{"verb": "redirect", "next_flow": target}]))
     publish()
     ring(twilio)
     assert kinds() == [Kind.CALL_STARTED, Kind.FLOW_ENTERED]
