@@ -38,17 +38,16 @@ def test_the_call_log_page_tells_the_journey_in_staff_words(live_demo, twilio, a
     log = CallLog.objects.get(sid=CALL)
     page = admin_client.get(f"{LIST}{log.pk}/change/").content.decode()
     lines = timeline_of(page)
-    assert lines[:3] == [
-        f"10:02:03 call from +14155551234 to {DEMO} (release 1)",
-        "10:02:03 entered Main menu",
+    assert lines[:2] == [
+        f"10:02:03 call from +14155551234 to {DEMO} -> Main menu (release 1)",
         '10:02:03 Main menu: played "Thank you for calling the Switchboard demo."',
     ]
     # The schedule's reason is in the schedule's own words (its range's label).
-    assert lines[3].startswith("10:02:03 Main menu: open (Office hours")
-    assert lines[4] == (
+    assert lines[2].startswith("10:02:03 Main menu: open (Office hours")
+    assert lines[3] == (
         '10:02:03 Main menu: asked "For sales, press 1. To leave a voicemail, press 2. To get o…"'
     )
-    assert lines[5:] == [
+    assert lines[4:] == [
         "10:02:03 Main menu: pressed 1 -> Sales",
         "10:02:03 entered Sales",
         '10:02:03 Sales: played "Connecting you to our sales team."',
@@ -80,7 +79,7 @@ def test_a_hang_up_in_the_menu_reads_as_such(live_demo, twilio, admin_client):
     log = CallLog.objects.get(sid=CALL)
     lines = timeline_of(admin_client.get(f"{LIST}{log.pk}/change/").content.decode())
     assert [line[9:] for line in lines[-2:]] == [
-        "caller hung up in the menu",
+        "Main menu: caller hung up in the menu",
         "call ended after 4 s",
     ]
 

@@ -47,7 +47,7 @@ def test_a_deferred_call_writes_its_events_with_its_row(live_demo, twilio, setti
             )
         )
         assert calllog.flush()
-        assert wait_for(lambda: CallEvent.objects.filter(call_sid="CA1").count() == 13)
+        assert wait_for(lambda: CallEvent.objects.filter(call_sid="CA1").count() == 12)
         assert CallLog.objects.get(sid="CA1").outcome == CallOutcome.MISSED
     finally:
         calllog.writer().close()

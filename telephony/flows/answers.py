@@ -91,7 +91,9 @@ class VoiceAnswer(NamedTuple):
     flow_id: int | None = None
     flow_slug: str = ""
     flow: LoadedFlow | None = None
-    events: tuple = ()  # what the answer does to the caller (flows/journey.py)
+    # What the answer does to the caller (flows/journey.py), after the CALL_STARTED event
+    # the voice webhook adds, which names the flow.
+    events: tuple = ()
 
 
 HoursDecider = Callable[[LoadedFlow], Mapping]
@@ -113,7 +115,7 @@ def voice_answer(release: str, to: str, *, hours: HoursDecider | None = None) ->
     if answer.flow is not None and answer.flow.hours_steps:
         decided = hours(answer.flow) if hours is not None else None
         return answer._replace(
-            xml=flow_twiml(answer.flow, decided), events=flow_events(answer.flow, decided)
+            xml=flow_twiml(answer.flow, decided), events=flow_events(answer.flow, decided)[1:]
         )
     return answer
 
@@ -133,7 +135,8 @@ def _voice_answer(release: str, number: str | None) -> VoiceAnswer:
         return _goodbye(twiml.UNAVAILABLE)
     if loaded.hours_steps:  # decided per call (above)
         return VoiceAnswer("", stored_pk(loaded.flow), loaded.slug, loaded)
-    xml, events = flow_twiml(loaded), flow_events(loaded)
+    # The call's first event names the flow it starts in: no FLOW_ENTERED of its own.
+    xml, events = flow_twiml(loaded), flow_events(loaded)[1:]
     return VoiceAnswer(xml, stored_pk(loaded.flow), loaded.slug, loaded, events)
 
 
@@ -150,5 +153,5 @@ def caller_rule_answer(release: str, rule, *, hours: HoursDecider | None = None)
         flow_twiml(loaded, decided),
         stored_pk(loaded.flow),
         loaded.slug,
-        events=flow_events(loaded, decided),
+        events=flow_events(loaded, decided)[1:],
     )

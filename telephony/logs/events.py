@@ -123,7 +123,7 @@ def _earlier_events(call_sids: set[str]) -> dict[str, list[CallEvent]]:
         return {}
     earlier: dict[str, list[CallEvent]] = {}
     stored = CallEvent.objects.filter(call_sid__in=call_sids).only(
-        "call_sid", "at", "kind", "option", "try_number"
+        "call_sid", "at", "kind", "flow", "position", "option", "try_number"
     )
     for event in stored.order_by("at", "pk"):
         earlier.setdefault(event.call_sid, []).append(event)

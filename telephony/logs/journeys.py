@@ -93,7 +93,8 @@ def outcome(events) -> str | None:
 
 def hang_up(history):
     """The HUNG_UP event for a call that ends now after `history` (its events so far, in
-    order), or None when the flow ended the call itself."""
+    order), or None when the flow ended the call itself. It names where the caller was
+    (the flow and step of the journey's last event)."""
     from telephony.logs.events import Event  # events.py imports this module
 
     last = None
@@ -102,19 +103,17 @@ def hang_up(history):
             return None
         if event.kind not in (Kind.SMS_SENT, Kind.VOICEMAIL, Kind.CALL_ENDED):
             last = event
-    if last is None:
-        return Event(Kind.HUNG_UP, option=BY_CALLER, detail="caller hung up")
-    if last.kind == Kind.PROMPT and last.try_number is not None:  # a menu, waiting
-        return Event(Kind.HUNG_UP, option=BY_CALLER_IN_MENU, detail="caller hung up in the menu")
-    if last.kind == Kind.DIAL_STARTED:
-        return Event(Kind.HUNG_UP, option=BY_CALLER_RINGING, detail="caller hung up while it rang")
-    if last.kind == Kind.QUEUE_ENTERED:
-        return Event(Kind.HUNG_UP, option=BY_CALLER_IN_QUEUE, detail="caller hung up while waiting")
-    if outcome_of(last) == CallOutcome.ANSWERED:
-        return Event(
-            Kind.HUNG_UP, option=AFTER_CONVERSATION, detail="hung up after the conversation"
-        )
-    return Event(Kind.HUNG_UP, option=BY_CALLER, detail="caller hung up")
+    who, words = BY_CALLER, "caller hung up"
+    if last is not None and last.kind == Kind.PROMPT and last.try_number is not None:
+        who, words = BY_CALLER_IN_MENU, "caller hung up in the menu"  # it waited for them
+    elif last is not None and last.kind == Kind.DIAL_STARTED:
+        who, words = BY_CALLER_RINGING, "caller hung up while it rang"
+    elif last is not None and last.kind == Kind.QUEUE_ENTERED:
+        who, words = BY_CALLER_IN_QUEUE, "caller hung up while waiting"
+    elif last is not None and outcome_of(last) == CallOutcome.ANSWERED:
+        who, words = AFTER_CONVERSATION, "hung up after the conversation"
+    where = {"flow": last.flow, "position": last.position} if last is not None else {}
+    return Event(Kind.HUNG_UP, option=who, detail=words, **where)
 
 
 def at_least(outcome: str) -> list[str]:

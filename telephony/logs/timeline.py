@@ -35,6 +35,9 @@ def line(event: CallEvent, names: dict[str, str]) -> Line:
     text = event.detail or event.get_kind_display()
     if event.flow and event.kind not in _UNPREFIXED:
         text = f"{names.get(event.flow, event.flow)}: {text}"
-    if event.kind == Kind.CALL_STARTED and event.release is not None:
-        text = f"{text} (release {event.release})"
+    if event.kind == Kind.CALL_STARTED:
+        if event.flow:
+            text = f"{text} -> {names.get(event.flow, event.flow)}"
+        if event.release is not None:
+            text = f"{text} (release {event.release})"
     return Line(timezone.localtime(event.at).strftime("%H:%M:%S"), text, event.kind)
