@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import router, transaction
 from django.utils import timezone
 
-from telephony.logs import journeys
+from telephony.logs import inserts, journeys
 from telephony.models import CallEvent
 from telephony.text import storable
 
@@ -56,12 +56,6 @@ class Journey:
 
     LOST = "the call's timeline will miss these events"
 
-    def rows(self) -> list[CallEvent]:
-        return [
-            CallEvent(call_sid=self.call_sid, at=self.at, release=self.release, **event._asdict())
-            for event in self.events
-        ]
-
 
 def release_number(release: str) -> int | None:
     """The release a URL names ("7"), None for the draft."""
@@ -86,35 +80,43 @@ def record(call_sid: str, events, *, release: str = "", at: datetime | None = No
 def write(batch: list[Journey]) -> None:
     """Insert the events of `batch`, say who hung up on the calls that ended, and move
     the outcomes of their calls forward. Inside a transaction (the writer's)."""
+    alias = router.db_for_write(CallEvent)
     ended = {
         journey.call_sid
         for journey in batch
         if any(event.kind == Kind.CALL_ENDED for event in journey.events)
     }
     earlier = _earlier_events(ended)
-    rows: list[CallEvent] = []
+    rows: list[dict] = []
     by_call: dict[str, list] = {}
     for journey in batch:
         history = by_call.setdefault(journey.call_sid, list(earlier.get(journey.call_sid, ())))
-        for row in journey.rows():
-            if row.kind == Kind.CALL_ENDED:
+        head = {
+            "call_sid": journey.call_sid,
+            "at": inserts.prepared(CallEvent, "at", journey.at, alias),  # once for its events
+            "release": journey.release,
+        }
+        for event in journey.events:
+            if event.kind == Kind.CALL_ENDED:
                 if any(seen.kind == Kind.CALL_ENDED for seen in history):
                     continue  # Twilio retried the final status callback
                 hang_up = journeys.hang_up(history)
                 if hang_up is not None:
-                    extra = CallEvent(
-                        call_sid=row.call_sid, at=row.at, release=row.release, **hang_up._asdict()
-                    )
-                    rows.append(extra)
-                    history.append(extra)
-            rows.append(row)
-            history.append(row)
-    CallEvent.objects.bulk_create(rows)
+                    rows.append(_row(head, hang_up))
+                    history.append(hang_up)
+            rows.append(_row(head, event))
+            history.append(event)
+    inserts.insert(CallEvent, alias, rows)
     # Only the calls that end were read back: the others' outcomes move on this batch's
     # events alone, which is all an outcome can move on (journeys.apply_outcomes).
     journeys.apply_outcomes(
         {call_sid: journeys.outcome(history) for call_sid, history in by_call.items()}
     )
+
+
+def _row(head: dict, event: Event) -> dict:
+    """The event's row, as logs/inserts.py takes it."""
+    return {**event._asdict(), **head}
 
 
 def _earlier_events(call_sids: set[str]) -> dict[str, list[CallEvent]]:
