@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.db import IntegrityError, router, transaction
 
-from telephony.logs import events, inserts
+from telephony.logs import inserts
 from telephony.logs.writer import TRANSIENT
 from telephony.logs.writer import BatchWriter as _Writer
 from telephony.models import CallFlow, CallLog, Direction
@@ -131,6 +131,8 @@ def write_batch(batch: list) -> list:
 
 
 def _write_mixed(batch: list, *, check_flows: bool = True) -> None:
+    from telephony.logs import events  # events.py submits to this module's writer
+
     rows = [record for record in batch if isinstance(record, InboundCall)]
     if rows:
         write(rows, check_flows=check_flows)

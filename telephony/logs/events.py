@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import router, transaction
 from django.utils import timezone
 
-from telephony.logs import inserts, journeys
+from telephony.logs import calls, inserts, journeys
 from telephony.models import CallEvent
 from telephony.text import storable
 
@@ -72,8 +72,6 @@ def record(call_sid: str, events, *, release: str = "", at: datetime | None = No
         with transaction.atomic(using=router.db_for_write(CallEvent)):  # a savepoint
             write([journey])
     else:
-        from telephony.logs import calls  # calls.py imports this module
-
         calls.writer().submit(journey)
 
 
