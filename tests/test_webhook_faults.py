@@ -110,7 +110,9 @@ def test_a_gather_of_a_release_held_in_memory_routes_every_option_while_the_data
         other = action.replace("/releases/1/", "/releases/2/")
         goodbye = ET.fromstring(post(app, other, {"Digits": "1", "CallSid": "CA1"})["body"])
     assert [e.tag for e in goodbye] == ["Say", "Hangup"]
-    assert down.attempts == 1 + 3  # the version, once; each answer's events (immediate)
+    # The version, once; and the events of the two answers routed from memory (written
+    # inside the request in tests: each fails at its SAVEPOINT, is logged, the call goes on).
+    assert down.attempts == 1 + 2
 
 
 def test_a_cold_worker_says_a_polite_goodbye(app, live_demo):
