@@ -22,6 +22,9 @@ NUMBER = "+14155550100"
 # Every inbound call is logged once per CallSid: one INSERT ... ON CONFLICT (telephony/logs/
 # calls.py; the tests write it inside the webhook, production queues it for a batch).
 CALL_LOG = 3  # SAVEPOINT, INSERT, RELEASE SAVEPOINT: the test runs inside a transaction
+# What each answer does to the caller, the call's events (telephony/logs/events.py): the
+# same, in every webhook of a call (production queues them with the call's row).
+EVENTS = 3
 # The worker reads FlowsVersion when it starts, then once per interval.
 VERSION_READ = 1
 # Reading a release into memory: its fixture, then the draft's keys of its flows (so
@@ -31,10 +34,10 @@ RELEASE_READ = 2
 FLOW_READ = 2
 # A number of it, the first time it is called: its draft row's key.
 NUMBER_READ = 1
-VOICE_COLD = VERSION_READ + RELEASE_READ + NUMBER_READ + FLOW_READ + CALL_LOG
-VOICE_WARM = CALL_LOG  # nothing for the flow
-GATHER_COLD = VERSION_READ + RELEASE_READ + 2 * FLOW_READ  # the menu, its option's target
-GATHER_WARM = 0
+VOICE_COLD = VERSION_READ + RELEASE_READ + NUMBER_READ + FLOW_READ + CALL_LOG + EVENTS
+VOICE_WARM = CALL_LOG + EVENTS  # nothing for the flow
+GATHER_COLD = VERSION_READ + RELEASE_READ + 2 * FLOW_READ + EVENTS  # the menu, its option's target
+GATHER_WARM = EVENTS  # nothing for the flows
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +113,7 @@ def test_gather_webhook_queries_are_constant(twilio, django_assert_num_queries, 
         root = parse_twiml(twilio.post(path, {"Digits": "1", "CallSid": "CA1"}))
     assert said(root) == [f"Step {i}." for i in range(steps)]  # the target flow
     with django_assert_num_queries(GATHER_WARM):
-        assert len(parse_twiml(twilio.post(path, {"Digits": "1"}))) == steps
+        assert len(parse_twiml(twilio.post(path, {"Digits": "1", "CallSid": "CA1"}))) == steps
 
 
 def test_warm_voice_and_gather_share_the_release(twilio, django_assert_num_queries):
@@ -159,12 +162,12 @@ def test_caching_can_be_switched_off(twilio, django_assert_num_queries, settings
     for _ in range(2):
         # Uncached, the release is read for its caller rules, then again for the answer.
         read = 2 * RELEASE_READ + NUMBER_READ + FLOW_READ
-        with django_assert_num_queries(VERSION_READ + read + CALL_LOG):
+        with django_assert_num_queries(VERSION_READ + read + CALL_LOG + EVENTS):
             assert len(call(twilio)) == 2
 
 
 def test_the_per_worker_store_is_bounded(twilio, django_assert_num_queries, settings):
-    settings.TELEPHONY_CACHE_MAX_ENTRIES = 3  # a release and its target flow's TwiML: 2
+    settings.TELEPHONY_CACHE_MAX_ENTRIES = 3  # a release, its target flow's TwiML and events
     flow = menu(1)
     releases = []
     for i in range(4):  # four releases, each read by a Gather
@@ -174,7 +177,7 @@ def test_the_per_worker_store_is_bounded(twilio, django_assert_num_queries, sett
     paths = [gather_path(flow, release) for release in releases]
     for path in paths:
         parse_twiml(twilio.post(path, {"Digits": "1"}))
-    with django_assert_num_queries(GATHER_WARM):  # the last one is held...
+    with django_assert_num_queries(0):  # the last one is held (no CallSid: no events)...
         parse_twiml(twilio.post(paths[-1], {"Digits": "1"}))
     # ...the least recently used was dropped: read again (the version, unchanged, is not).
     with django_assert_num_queries(RELEASE_READ + 2 * FLOW_READ):
@@ -323,7 +326,7 @@ def test_a_draft_edit_costs_live_calls_one_version_read_and_no_reload(
     step = flow.steps.get()
     step.text = "Draft."
     step.save()
-    with django_assert_num_queries(VERSION_READ + CALL_LOG):
+    with django_assert_num_queries(VERSION_READ + CALL_LOG + EVENTS):
         assert said(call(twilio)) == ["Hi."]
 
 

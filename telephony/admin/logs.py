@@ -15,10 +15,11 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from telephony.admin import recordings
+from telephony.admin.journeys import JourneyFilter, PressedFilter
 from telephony.admin.large_lists import (
     ErrorFilter,
     LargeListMixin,
@@ -27,6 +28,7 @@ from telephony.admin.large_lists import (
 )
 from telephony.exceptions import TelephonyError
 from telephony.logs.statuses import CALL_RANKS, MESSAGE_RANKS
+from telephony.logs.timeline import timeline
 from telephony.models import (
     SMS_MAX_CHARS,
     CallFlow,
@@ -279,6 +281,8 @@ class CallLogAdmin(TestSendMixin, ReadOnlyLogAdmin):
         "direction",
         CallStatusFilter,
         "outcome",
+        JourneyFilter,
+        PressedFilter,
         ErrorFilter,
         "flow",
         ("created_at", admin.DateFieldListFilter),
@@ -290,13 +294,30 @@ class CallLogAdmin(TestSendMixin, ReadOnlyLogAdmin):
         ("sid", "direction", "status"),
         ("from_number", "to_number"),
         ("flow", "url"),
-        ("duration", "conference"),
+        ("duration", "conference", "outcome"),
         "recording",
+        "journey",
         ("error_code", "error_message"),
         ("created_at", "updated_at"),
     ]
 
-    readonly_fields = ["recording"]
+    readonly_fields = ["recording", "journey"]
+
+    class Media:
+        css = {"all": ["telephony/journey.css"]}
+
+    @admin.display(description="journey")
+    def journey(self, obj):
+        """What the caller did, event by event (telephony/logs/timeline.py)."""
+        lines = timeline(obj.sid) if obj is not None and obj.sid else []
+        if not lines:
+            return "-"
+        items = format_html_join(
+            "",
+            '<li class="journey-{}"><time>{}</time>{}</li>',
+            ((line.kind, line.at, line.text) for line in lines),
+        )
+        return format_html('<ol class="journey">{}</ol>', items)
 
     def get_urls(self):
         audio_view = self.admin_site.admin_view(self.audio_view)

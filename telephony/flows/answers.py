@@ -23,27 +23,42 @@ from collections.abc import Callable, Mapping
 from functools import cache as forever
 from typing import NamedTuple
 
-from telephony.flows import cache, schedules, twiml
+from telephony.flows import cache, journey, schedules, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
 from telephony.flows.loading import snapshot
 from telephony.phone_numbers import e164
 
 
+def _decided(loaded: LoadedFlow, hours: Mapping | None) -> tuple[tuple, Mapping | None]:
+    """The cache key's part for `loaded`'s Hours decisions, and the decisions."""
+    if not loaded.hours_steps:
+        return (), None
+    if hours is None:
+        hours = schedules.decide_flow(loaded, schedules.now())
+    return (tuple(sorted(position for position, got in hours.items() if got.open)),), hours
+
+
 def flow_twiml(loaded: LoadedFlow, hours: Mapping | None = None) -> str:
     """`twiml.render_flow(loaded)` as XML, rendered once per flow and release (and per
     combination of its Hours steps' decisions: `hours`, default: decided now)."""
-    if not loaded.hours_steps:
-        key, hours = ("twiml", loaded.slug), None
-    else:
-        if hours is None:
-            hours = schedules.decide_flow(loaded, schedules.now())
-        opened = tuple(sorted(position for position, got in hours.items() if got.open))
-        key = ("twiml", loaded.slug, opened)
+    opened, hours = _decided(loaded, hours)
     return cache.for_release(
         loaded.release,
-        key,
+        ("twiml", loaded.slug, *opened),
         lambda: twiml.render_flow(loaded, hours=hours).to_xml(),
         try_anyway=True,  # rendering reads no database: a worker holding the release can
+    )
+
+
+def flow_events(loaded: LoadedFlow, hours: Mapping | None = None) -> tuple:
+    """What `flow_twiml(loaded, hours)` does to a caller, as call events (flows/journey.py),
+    built once per flow, release and combination of decisions, as the XML is."""
+    opened, hours = _decided(loaded, hours)
+    return cache.for_release(
+        loaded.release,
+        ("events", loaded.slug, *opened),
+        lambda: journey.flow(loaded, hours),
+        try_anyway=True,
     )
 
 
@@ -51,6 +66,12 @@ def flow_twiml(loaded: LoadedFlow, hours: Mapping | None = None) -> str:
 def goodbye_twiml(message: str) -> str:
     """`twiml.goodbye(message)` as XML; the messages are constants, so never invalidated."""
     return twiml.goodbye(message).to_xml()
+
+
+@forever
+def goodbye_events(message: str) -> tuple:
+    """What `goodbye_twiml(message)` does, as call events."""
+    return journey.goodbye(message)
 
 
 @forever
@@ -70,6 +91,9 @@ class VoiceAnswer(NamedTuple):
     flow_id: int | None = None
     flow_slug: str = ""
     flow: LoadedFlow | None = None
+    # What the answer does to the caller (flows/journey.py), after the CALL_STARTED event
+    # the voice webhook adds, which names the flow.
+    events: tuple = ()
 
 
 HoursDecider = Callable[[LoadedFlow], Mapping]
@@ -86,34 +110,48 @@ def voice_answer(release: str, to: str, *, hours: HoursDecider | None = None) ->
     is looked up by its decisions (`hours(flow)`, default: decided now) in a second entry.
     """
     if not release or len(to) > MAX_NUMBER_LENGTH:  # nothing published, or no number
-        return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
+        return _goodbye(twiml.NOT_IN_SERVICE)
     answer = cache.for_release(release, ("voice", to), lambda: _voice_answer(release, e164(to)))
     if answer.flow is not None and answer.flow.hours_steps:
         decided = hours(answer.flow) if hours is not None else None
-        return answer._replace(xml=flow_twiml(answer.flow, decided))
+        return answer._replace(
+            xml=flow_twiml(answer.flow, decided), events=flow_events(answer.flow, decided)[1:]
+        )
     return answer
+
+
+def _goodbye(message: str) -> VoiceAnswer:
+    return VoiceAnswer(goodbye_twiml(message), events=goodbye_events(message))
 
 
 def _voice_answer(release: str, number: str | None) -> VoiceAnswer:
     loaded_release = snapshot(release)
     if number is None or loaded_release is None:  # `To` was no phone number
-        return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
+        return _goodbye(twiml.NOT_IN_SERVICE)
     phone, loaded = loaded_release.flow_for_number(number)
     if phone is None:
-        return VoiceAnswer(goodbye_twiml(twiml.NOT_IN_SERVICE))
+        return _goodbye(twiml.NOT_IN_SERVICE)
     if loaded is None:
-        return VoiceAnswer(goodbye_twiml(twiml.UNAVAILABLE))
-    xml = "" if loaded.hours_steps else flow_twiml(loaded)  # decided per call (above)
-    return VoiceAnswer(xml, stored_pk(loaded.flow), loaded.slug, loaded)
+        return _goodbye(twiml.UNAVAILABLE)
+    if loaded.hours_steps:  # decided per call (above)
+        return VoiceAnswer("", stored_pk(loaded.flow), loaded.slug, loaded)
+    # The call's first event names the flow it starts in: no FLOW_ENTERED of its own.
+    xml, events = flow_twiml(loaded), flow_events(loaded)[1:]
+    return VoiceAnswer(xml, stored_pk(loaded.flow), loaded.slug, loaded, events)
 
 
 def caller_rule_answer(release: str, rule, *, hours: HoursDecider | None = None) -> VoiceAnswer:
     """The answer to a call a caller rule of `release` applies to (flows/callers.py)."""
     if rule.action != rule.Action.FLOW:
-        return VoiceAnswer(reject_twiml(rule.action))
+        return VoiceAnswer(reject_twiml(rule.action), events=journey.refused(rule.action))
     loaded_release = snapshot(release)
     loaded = loaded_release.flow(rule.flow.slug) if loaded_release and rule.flow else None
     if loaded is None:
-        return VoiceAnswer(goodbye_twiml(twiml.UNAVAILABLE))
+        return _goodbye(twiml.UNAVAILABLE)
     decided = hours(loaded) if hours is not None and loaded.hours_steps else None
-    return VoiceAnswer(flow_twiml(loaded, decided), stored_pk(loaded.flow), loaded.slug)
+    return VoiceAnswer(
+        flow_twiml(loaded, decided),
+        stored_pk(loaded.flow),
+        loaded.slug,
+        events=flow_events(loaded, decided)[1:],
+    )

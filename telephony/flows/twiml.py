@@ -171,6 +171,18 @@ def _gather(response, step: Step, loaded: LoadedFlow, attempt: int = 1):
     response.append(gather)
 
 
+def dial_has_outcome(step: Step) -> bool:
+    """With an action, Twilio asks us what next; without one it runs the following steps."""
+    in_turn = (
+        step.dial_kind != Step.DialKind.QUEUE
+        and step.ring_mode == Step.RingMode.IN_TURN
+        and len(step.ring_targets()) > 1
+    )
+    return bool(
+        step.next_flow is not None or step.answered_flow is not None or in_turn or step.screen
+    )
+
+
 def _dial(response, step: Step, loaded: LoadedFlow, ring: int = 0):
     """A Dial of one person, of several at once, or of the `ring`-th of several in turn.
 
@@ -178,10 +190,7 @@ def _dial(response, step: Step, loaded: LoadedFlow, ring: int = 0):
     next one; screening gives each person a `url` that asks them to accept first."""
     targets = step.ring_targets() if step.dial_kind != Step.DialKind.QUEUE else []
     in_turn = step.ring_mode == Step.RingMode.IN_TURN and len(targets) > 1
-    # With an action, Twilio asks us what next; without one it runs the following steps.
-    has_outcome = (
-        step.next_flow is not None or step.answered_flow is not None or in_turn or step.screen
-    )
+    has_outcome = dial_has_outcome(step)
     action = _step_url("dial", loaded, step) if has_outcome else None
     if action and in_turn:
         action = f"{action}?ring={ring}"

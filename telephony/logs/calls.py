@@ -8,8 +8,8 @@ transaction per batch, TELEPHONY_CALL_LOG_DELAY seconds (default 0.1) after the 
 of the batch arrived. `immediate` writes the row inside the request instead: bench/README.md
 has what each costs.
 
-Either way a row is keyed by its CallSid (`bulk_create(update_conflicts=True)`: INSERT ...
-ON CONFLICT (sid) DO UPDATE SET flow): Twilio's retries never add a second row, and a row
+Either way a row is keyed by its CallSid (INSERT ... ON CONFLICT (sid) DO UPDATE SET flow,
+compiled by the ORM once: logs/inserts.py): Twilio's retries never add a second row, and a row
 that a status callback created first only gains its flow.
 
 What the background writer promises:
@@ -27,31 +27,20 @@ What the background writer promises:
   and duration but without the flow.
 """
 
-import atexit
 import logging
-import os
 import threading
-from collections import deque
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
-from django.db import (
-    DatabaseError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    connections,
-    router,
-    transaction,
-)
+from django.db import IntegrityError, router, transaction
 
+from telephony.logs import inserts
+from telephony.logs.writer import TRANSIENT
+from telephony.logs.writer import BatchWriter as _Writer
 from telephony.models import CallFlow, CallLog, Direction
 from telephony.text import storable
 
 logger = logging.getLogger(__name__)
-
-# A database that cannot be reached now, rather than one that refuses these rows.
-TRANSIENT = (OperationalError, InterfaceError)
 
 
 @dataclass(slots=True)
@@ -64,6 +53,8 @@ class InboundCall:
     status: str
     flow_id: int | None
 
+    LOST = "Twilio's final status callback will create it without its flow"
+
     @classmethod
     def of(cls, *, sid: str, from_: str, to: str, status: str, flow_id: int | None):
         return cls(
@@ -74,16 +65,17 @@ class InboundCall:
             flow_id,
         )
 
-    def row(self, flows: set[int] | None = None) -> CallLog:
+    def row(self, flows: set[int] | None = None) -> dict:
+        """The call's CallLog row as logs/inserts.py takes it (the rest: defaults)."""
         flow_id = self.flow_id if flows is None or self.flow_id in flows else None
-        return CallLog(
-            sid=self.sid,
-            direction=Direction.INBOUND,
-            from_number=self.from_number,
-            to_number=self.to_number,
-            status=self.status,
-            flow_id=flow_id,
-        )
+        return {
+            "sid": self.sid,
+            "direction": Direction.INBOUND.value,
+            "from_number": self.from_number,
+            "to_number": self.to_number,
+            "status": self.status,
+            "flow_id": flow_id,
+        }
 
 
 def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
@@ -99,189 +91,60 @@ def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
     if check_flows:
         wanted = {call.flow_id for call in unique if call.flow_id is not None}
         flows = set(CallFlow.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-    CallLog.objects.bulk_create(
+    # INSERT ... ON CONFLICT (sid) DO UPDATE SET flow_id, as bulk_create(update_conflicts)
+    # would, compiled once (logs/inserts.py says why).
+    inserts.insert(
+        CallLog,
+        router.db_for_write(CallLog),
         [call.row(flows) for call in unique],
-        update_conflicts=True,
-        unique_fields=["sid"],
-        update_fields=["flow"],
+        upsert=(("sid",), ("flow",)),
     )
 
 
-def write_batch(batch: list[InboundCall]) -> list[InboundCall]:
-    """Write `batch` in one transaction, or row by row where the database refuses it.
+def write_batch(batch: list) -> list:
+    """Write `batch` (InboundCall rows and events.Journey records, in any mix) in one
+    transaction, or record by record where the database refuses it.
 
-    Returns the rows the database refused for good (logged, not retried). A TRANSIENT
-    error is raised: the caller keeps the batch and tries again later. (bulk_create is
-    one transaction by itself: the rows are built before it begins, so on SQLite other
-    writers wait only for the INSERT itself.)"""
+    Call rows go first, so a batch's events find their call's row for its outcome
+    (logs/journeys.py). Returns the records the database refused for good (logged, not
+    retried). A TRANSIENT error is raised: the caller keeps the batch and tries again."""
     using = router.db_for_write(CallLog)
     try:
-        write(batch, check_flows=False)  # the flows were there a moment ago
+        with transaction.atomic(using=using):
+            _write_mixed(batch, check_flows=False)  # the flows were there a moment ago
         return []
     except TRANSIENT:
         raise
     except Exception:  # a flow deleted meanwhile, or a row the database will not take
         logger.warning("Call log batch of %d refused; writing it row by row", len(batch))
     refused = []
-    for call in batch:
+    for record in batch:
         try:
             with transaction.atomic(using=using):
-                write([call])
+                _write_mixed([record])
         except TRANSIENT:
             raise
         except Exception:
-            logger.exception("Call log row refused by the database, dropped: %s", asdict(call))
-            refused.append(call)
+            logger.exception("Call log row refused by the database, dropped: %s", asdict(record))
+            refused.append(record)
     return refused
 
 
-class BatchWriter:
-    """A queue per process, drained by one daemon thread in batches.
+def _write_mixed(batch: list, *, check_flows: bool = True) -> None:
+    from telephony.logs import events  # events.py submits to this module's writer
 
-    `submit()` is an append to a deque and, for the first row of a batch, setting an
-    Event: a few microseconds on the request's path. The thread starts lazily in the
-    process that submits (never inherited across a fork), is started again if it is ever
-    found dead, and `flush()` runs at interpreter exit.
-    """
-
-    def __init__(self, *, delay: float, max_batch: int, max_pending: int):
-        self.delay, self.max_batch, self.max_pending = delay, max_batch, max_pending
-        self.pending: deque[InboundCall] = deque()
-        self.wake = threading.Event()
-        self.write_lock = threading.Lock()  # one batch at a time: the thread or flush()
-        self.start_lock = threading.Lock()
-        self.pid: int | None = None  # the process whose thread is running, if any
-        self.thread: threading.Thread | None = None
-        self.stopping = threading.Event()
-        self.in_flight = 0  # rows of the batch being written: out of `pending`, not yet stored
-        self.dropped = 0
-        atexit.register(self.close)  # forked children inherit it: each writes its own
-
-    def submit(self, call: InboundCall) -> None:
-        if self.pid != os.getpid() or not self.thread.is_alive():
-            self._start()
-        waiting = len(self.pending) + self.in_flight
-        if waiting >= self.max_pending:
-            self._drop(call, f"{waiting} rows already wait for the database")
-            return
-        self.pending.append(call)
-        if not self.wake.is_set():
-            self.wake.set()
-
-    def _start(self) -> None:
-        with self.start_lock:
-            if self.pid == os.getpid() and self.thread is not None and self.thread.is_alive():
-                return
-            if self.pid not in (None, os.getpid()):
-                # A forked child: the parent's thread, locks and queued rows are not its own.
-                self.write_lock, self.pending = threading.Lock(), deque()
-            elif self.thread is not None:
-                logger.error("Call log writer thread had stopped; starting it again")
-            self.pid = os.getpid()
-            self.stopping = threading.Event()
-            self.thread = threading.Thread(
-                target=self._run, args=(self.stopping,), name="call-log-writer", daemon=True
-            )
-            self.thread.start()
-
-    def _run(self, stopping: threading.Event) -> None:
-        backoff = self.delay
-        try:
-            while not stopping.is_set():
-                self.wake.wait()
-                # Let the batch fill (one commit for many calls); close() cuts this short.
-                if stopping.wait(backoff):
-                    return  # close() writes what is left
-                self.wake.clear()
-                ok = self._write_some_safely(stopping)
-                if not ok:  # the database is down: reconnect, waiting longer each time
-                    _reset_connection()
-                backoff = self.delay if ok else min(max(backoff * 2, 0.5), 30.0)
-                if self.pending:
-                    self.wake.set()
-        finally:
-            connections.close_all()  # this thread's own connections
-
-    def _write_some_safely(self, stopping: threading.Event) -> bool:
-        try:
-            with self.write_lock:
-                if stopping.is_set():
-                    return True
-                return self._write_some()
-        except Exception:  # never let the thread die: log, wait, carry on
-            logger.exception("Call log writer failed; will retry")
-            return False
-
-    def _drop(self, call: InboundCall, why: str) -> None:
-        self.dropped += 1
-        logger.error(
-            "Call log row dropped (%s; %d dropped so far); Twilio's final status callback "
-            "will create it without its flow: %s",
-            why,
-            self.dropped,
-            asdict(call),
-        )
-
-    def close(self, timeout: float = 5.0) -> bool:
-        """Stop the thread and write what is still queued (at exit, and in tests).
-
-        Bounded: a database that does not answer cannot hold up a worker's exit. What
-        cannot be written then is logged at ERROR, row by row, and counted as dropped."""
-        self.stopping.set()
-        self.wake.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
-        self.pid = None  # a later submit() starts a new thread
-        ok = self.flush(timeout=timeout)
-        if not ok:
-            while self.pending:
-                self._drop(self.pending.popleft(), "not written before the worker stopped")
-        return ok
-
-    def flush(self, timeout: float = -1) -> bool:
-        """Write everything queued now, in the calling thread; False if the database failed
-        (or, with a `timeout`, the thread's own batch did not finish in time).
-
-        It waits for a batch the thread is writing: those rows are no longer queued but
-        not yet committed either.
-        """
-        if not self.write_lock.acquire(timeout=timeout):
-            return False
-        try:
-            ok = True
-            while self.pending and ok:
-                ok = self._write_some()
-            return ok
-        finally:
-            self.write_lock.release()
-
-    def _write_some(self) -> bool:
-        """One batch off the queue into the database (the caller holds write_lock)."""
-        batch = [self.pending.popleft() for _ in range(min(len(self.pending), self.max_batch))]
-        if not batch:
-            return True
-        self.in_flight = len(batch)
-        try:
-            refused = write_batch(batch)
-        except Exception as error:
-            self.pending.extendleft(reversed(batch))  # kept, in their order, for next time
-            if not isinstance(error, TRANSIENT):
-                raise
-            logger.exception("Could not write %d call log row(s); will retry", len(batch))
-            return False
-        finally:
-            self.in_flight = 0
-        self.dropped += len(refused)  # each already logged with its fields
-        return True
+    rows = [record for record in batch if isinstance(record, InboundCall)]
+    if rows:
+        write(rows, check_flows=check_flows)
+    if len(rows) < len(batch):
+        events.write([record for record in batch if isinstance(record, events.Journey)])
 
 
-def _reset_connection() -> None:
-    """Drop the writer thread's broken connection, so its next batch opens a fresh one.
-    (Only ever in the writer's own thread: connections are per thread.)"""
-    try:
-        connections[router.db_for_write(CallLog)].close()
-    except DatabaseError:
-        pass
+class BatchWriter(_Writer):
+    """The process's writer of call rows and call events (logs/writer.py does the rest)."""
+
+    def write_batch(self, batch: list) -> list:
+        return write_batch(batch)  # looked up here, at each batch (tests replace it)
 
 
 _writer: BatchWriter | None = None

@@ -62,6 +62,12 @@ class CallEvent(models.Model):
                 name="telephony_callevent_kind_at",
             ),
             models.Index(fields=["at"], name="telephony_callevent_at"),
+            # The call log's "pressed N" filter (admin/journeys.py): menu choices only.
+            models.Index(
+                fields=["digits", "call_sid"],
+                condition=models.Q(kind="input"),
+                name="telephony_callevent_pressed",
+            ),
         ]
 
     def __str__(self):

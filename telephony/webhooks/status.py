@@ -7,10 +7,15 @@ logged for replay (webhooks/base.py).
 from twilio.twiml.messaging_response import MessagingResponse
 
 from telephony.broadcasts import queue_full
+from telephony.flows import journey
 from telephony.logs import statuses
 from telephony.models import CallLog, Direction, MessageLog
 from telephony.webhooks.base import StoringWebhookView
+from telephony.webhooks.journey import record_journey
 from telephony.webhooks.params import param
+
+# A call's final statuses: its journey ends (logs/events.py says who hung up).
+CALL_ENDED = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 
 MAX_INT = 2**31 - 1  # PositiveIntegerField's range on every database
 
@@ -54,4 +59,7 @@ class StatusWebhook(StoringWebhookView):
             )
             if model is MessageLog and changes.get("error_code") == queue_full.QUEUE_OVERFLOW:
                 queue_full.message_status(sid=sid, error_code=changes["error_code"])
+            if model is CallLog and status in CALL_ENDED:
+                ended = journey.call_ended(status, changes.get("duration"))
+                record_journey(request, (ended,))
         return MessagingResponse()

@@ -5,7 +5,8 @@ URL its TwiML hands Twilio names the release (flows/links.py), and those webhook
 that release whatever is live by then. Every answer comes from the worker's memory of
 the releases (flows/cache.py) once it holds them, so a warm worker answers calls while
 the database is away. The call's log row is queued for the background writer
-(logs/calls.py), never waited for.
+(logs/calls.py), never waited for, and so is what each answer does to the caller: the
+call's events (logs/events.py; flows/journey.py builds them, answers.py caches them).
 
 Hours steps are decided when their flow's document is rendered, at the time of the
 request (flows/answers.py says why), from the release's schedules in memory. A simulated
@@ -23,16 +24,18 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.broadcasts import services as campaigns
 from telephony.exceptions import TelephonyError
-from telephony.flows import answers, cache, menus, schedules, twiml
+from telephony.flows import answers, cache, journey, menus, schedules, twiml
 from telephony.flows.fixtures import LoadedFlow, stored_pk
 from telephony.flows.loading import caller_rule, live_snapshot, release_for_caller, snapshot
-from telephony.logs import calls
+from telephony.logs import calls, events
+from telephony.logs.events import Event
 from telephony.models import Step
 from telephony.phone_numbers import e164
 from telephony.sending import services
 from telephony.text import printable
 from telephony.voicemail import recordings
 from telephony.webhooks.base import StoringWebhookView, TwilioWebhookView
+from telephony.webhooks.journey import record_journey
 from telephony.webhooks.params import param
 from telephony.webhooks.replay import log_for_replay
 from telephony.webhooks.signatures import SIMULATED_AT_PARAM, is_simulation
@@ -86,6 +89,9 @@ class HoursMixin:
         return response
 
 
+Kind = events.Kind
+
+
 class VoiceWebhook(HoursMixin, TwilioWebhookView):
     """A call came in: the `To` number picks the flow that answers, in the live release
     (in the draft when a test caller calls), unless a caller rule of that release applies
@@ -95,7 +101,8 @@ class VoiceWebhook(HoursMixin, TwilioWebhookView):
         return release_for_caller(request.POST.get("From", ""))
 
     def handle(self, request, **kwargs):
-        answer = None
+        answer = rule = None
+        release = ""
         try:
             release = request.telephony_release = self.release(request, **kwargs)
             to, caller = request.POST.get("To", ""), request.POST.get("From", "")
@@ -119,7 +126,29 @@ class VoiceWebhook(HoursMixin, TwilioWebhookView):
             if not is_simulation(request):  # a simulated call is not a call
                 log_inbound_call(request, answer.flow_id if answer else None)
         request.telephony_flow = answer.flow_slug  # for the webhook log line
+        record_journey(request, (*call_started(request, answer, rule), *answer.events), release)
         return answer.xml
+
+
+def call_started(request, answer, rule) -> tuple[Event, ...]:
+    """The call's first events: who called which number, and the caller rule applied."""
+    caller = printable(request.POST.get("From", ""), 64) or "a withheld number"
+    to = printable(request.POST.get("To", ""), 64)
+    started = Event(Kind.CALL_STARTED, flow=answer.flow_slug, detail=f"call from {caller} to {to}")
+    if rule is None:
+        return (started,)
+    action = rule.get_action_display().lower() if rule.action else ""
+    return (
+        started,
+        Event(
+            Kind.CALLER_RULE,
+            flow=answer.flow_slug,
+            option=str(rule.action or rule.kind)[:64],
+            detail=printable(
+                f"caller rule {rule.pattern} ({rule.get_kind_display().lower()}): {action}", 500
+            ),
+        ),
+    )
 
 
 class ReleaseVoiceWebhook(VoiceWebhook):
@@ -152,8 +181,11 @@ class FlowWebhook(HoursMixin, TwilioWebhookView):
         request.telephony_release = loaded_release.release if loaded_release else ""
         loaded = loaded_release.flow(slug) if loaded_release else None
         if loaded is None:
+            record_journey(request, answers.goodbye_events(twiml.UNAVAILABLE), release or "")
             return answers.goodbye_twiml(twiml.UNAVAILABLE)
-        return answers.flow_twiml(loaded, self.hours(request, loaded))
+        decided = self.hours(request, loaded)
+        record_journey(request, answers.flow_events(loaded, decided), loaded.release)
+        return answers.flow_twiml(loaded, decided)
 
 
 class StepOutcomeView(HoursMixin, TwilioWebhookView):
@@ -163,14 +195,25 @@ class StepOutcomeView(HoursMixin, TwilioWebhookView):
     verb: str | None = None  # the verb of the steps this is an outcome of
 
     def handle(self, request, release, slug, position):
+        self.journey: list[Event] = []  # what this answer does to the caller
+        try:
+            return self._handle(request, release, slug, position)
+        finally:
+            record_journey(request, tuple(self.journey), release)
+
+    def _handle(self, request, release, slug, position):
         loaded_release = snapshot(release)
         loaded = loaded_release.flow(slug) if loaded_release else None
         step = loaded.step_at(position) if loaded else None
         if step is None or not loaded.flow.is_active:  # no such step in that release
-            return answers.goodbye_twiml(twiml.UNAVAILABLE)
+            return self.goodbye(twiml.UNAVAILABLE)
         if self.verb is not None and step.verb != self.verb:  # not this step's outcome
-            return answers.goodbye_twiml(twiml.UNAVAILABLE)
+            return self.goodbye(twiml.UNAVAILABLE)
         return self.outcome(request, loaded, step)
+
+    def goodbye(self, message: str) -> str:
+        self.journey.extend(answers.goodbye_events(message))
+        return answers.goodbye_twiml(message)
 
     def outcome(self, request, loaded: LoadedFlow, step) -> TwiML | str:
         raise NotImplementedError
@@ -179,8 +222,10 @@ class StepOutcomeView(HoursMixin, TwilioWebhookView):
         """Render another flow of the same release; a missing or inactive one ends the
         call politely."""
         if flow is None or not flow.flow.is_active:
-            return answers.goodbye_twiml(twiml.UNAVAILABLE)
-        return answers.flow_twiml(flow, self.hours(self.request, flow))
+            return self.goodbye(twiml.UNAVAILABLE)
+        decided = self.hours(self.request, flow)
+        self.journey.extend(answers.flow_events(flow, decided))
+        return answers.flow_twiml(flow, decided)
 
     @staticmethod
     def flow_of(loaded: LoadedFlow, flow) -> LoadedFlow | None:
@@ -193,11 +238,13 @@ class StepOutcomeView(HoursMixin, TwilioWebhookView):
     def continue_after(self, loaded: LoadedFlow, step, response=None) -> VoiceResponse:
         """The steps after `step` (after what `response` holds already)."""
         steps = loaded.steps_after(step)
+        decided = self.hours(self.request, loaded, steps)
+        self.journey.extend(journey.steps(loaded, steps, decided))
         return twiml.render_steps(
             response if response is not None else VoiceResponse(),
             loaded,
             steps,
-            hours=self.hours(self.request, loaded, steps),
+            hours=decided,
         )
 
 
@@ -211,22 +258,27 @@ class GatherWebhook(StepOutcomeView):
     def outcome(self, request, loaded, step):
         digits = request.POST.get("Digits", "").strip()
         speech = request.POST.get("SpeechResult", "").strip()
+        attempt = _attempt(request.GET.get("try", ""), step.tries)
         if digits or speech:
             option = menus.match_option(loaded.options, digits=digits, speech=speech)
+            self.journey.append(
+                journey.menu_input(
+                    loaded, step, option, digits=digits, speech=speech, attempt=attempt
+                )
+            )
             if option is not None:
                 record_campaign_choice(request, digits or speech)
                 return self.go_to(self.flow_of(loaded, option.target_flow))
-        attempt = _attempt(request.GET.get("try", ""), step.tries)
+        else:
+            self.journey.append(journey.no_input(loaded, step, attempt))
         if attempt < step.tries:
             response = VoiceResponse()
             response.say(twiml.INVALID_OPTION if digits or speech else twiml.NO_INPUT)
             steps = (step, *loaded.steps_after(step))
+            decided = self.hours(request, loaded, steps)
+            self.journey.extend(journey.steps(loaded, steps, decided, attempt=attempt + 1))
             return twiml.render_steps(
-                response,
-                loaded,
-                steps,
-                retry=(step, attempt + 1),
-                hours=self.hours(request, loaded, steps),
+                response, loaded, steps, retry=(step, attempt + 1), hours=decided
             )
         if step.give_up_flow is not None:
             return self.go_to(self.flow_of(loaded, step.give_up_flow))
@@ -241,7 +293,7 @@ class GatherWebhook(StepOutcomeView):
         )
         if after and not starts_over:
             return self.continue_after(loaded, step)
-        return answers.goodbye_twiml(twiml.GAVE_UP)
+        return self.goodbye(twiml.GAVE_UP)
 
 
 def record_campaign_choice(request, pressed: str) -> None:
@@ -279,15 +331,27 @@ class DialOutcomeWebhook(StepOutcomeView):
     verb = Step.Verb.DIAL
 
     def outcome(self, request, loaded, step):
-        if self.answered(request, step):
+        ring = _whole(request.GET.get("ring", ""))
+        answered = self.answered(request, step)
+        self.journey.append(
+            journey.dial_ended(
+                loaded,
+                step,
+                status=param(request, "DialCallStatus", 20),
+                answered=answered,
+                duration=_whole(param(request, "DialCallDuration", 10), digits=9),
+                ring=ring,
+            )
+        )
+        if answered:
             if step.answered_flow is None:
                 response = VoiceResponse()
                 response.hangup()
                 return response
             return self.go_to(self.flow_of(loaded, step.answered_flow))
         # busy, no-answer, failed, canceled; or answered but not accepted
-        ring = _whole(request.GET.get("ring", ""))
         if step.ring_mode == Step.RingMode.IN_TURN and ring + 1 < len(step.ring_targets()):
+            self.journey.append(journey.dial_started(loaded, step, ring + 1))
             return twiml.render_dial(step, loaded, ring + 1)
         if step.next_flow is None:
             return self.continue_after(loaded, step)
@@ -301,8 +365,8 @@ class DialOutcomeWebhook(StepOutcomeView):
         return not step.screen or request.POST.get("DialBridged", "true") != "false"
 
 
-def _whole(value: str) -> int:
-    return int(value) if value.isdigit() and len(value) < 3 else 0
+def _whole(value: str, digits: int = 2) -> int:
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= digits else 0
 
 
 class DialRecordingWebhook(StepOutcomeView, StoringWebhookView):
@@ -364,10 +428,9 @@ class ConferenceEventsWebhook(StepOutcomeView, StoringWebhookView):
 
     def outcome(self, request, loaded, step):
         if request.POST.get("StatusCallbackEvent") == "participant-join":
-            calls.record_conference(
-                sid=param(request, "CallSid", 34),
-                conference=param(request, "FriendlyName", 128) or step.dial_target.strip(),
-            )
+            room = param(request, "FriendlyName", 128) or step.dial_target.strip()
+            calls.record_conference(sid=param(request, "CallSid", 34), conference=room)
+            self.journey.append(journey.conference(loaded, step, room))
         return VoiceResponse()
 
 
@@ -407,7 +470,10 @@ class EnqueueOutcomeWebhook(StepOutcomeView):
     LEFT_UNANSWERED = {"redirected", "queue-full", "error", "system-error", "leave"}
 
     def outcome(self, request, loaded, step):
-        if request.POST.get("QueueResult") in self.LEFT_UNANSWERED and step.next_flow:
+        result = param(request, "QueueResult", 30)
+        waited = _whole(param(request, "QueueTime", 10), digits=9)
+        self.journey.append(journey.queue_left(loaded, step, result, waited))
+        if result in self.LEFT_UNANSWERED and step.next_flow:
             return self.go_to(self.flow_of(loaded, step.next_flow))
         response = VoiceResponse()
         response.hangup()
@@ -452,6 +518,7 @@ class SmsStepWebhook(StepOutcomeView):
                 caller=caller,
                 our_number=e164(ours) or "",
             )
+            self.journey.append(journey.sms(loaded, step, caller=printable(caller, 64)))
         except Exception as exc:  # a text is never worth the call: tell the caller, go on
             expected = isinstance(exc, TelephonyError | ValidationError)
             logger.log(
@@ -464,4 +531,5 @@ class SmsStepWebhook(StepOutcomeView):
                 exc_info=not expected,
             )
             response.say(self.NOT_SENT)
+            self.journey.append(journey.sms(loaded, step, caller=printable(caller, 64), sent=False))
         return self.continue_after(loaded, step, response)

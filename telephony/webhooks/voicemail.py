@@ -10,11 +10,13 @@ answered 200 with an empty response: nothing to store, nothing to retry.
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from telephony.flows import journey
 from telephony.flows.fixtures import stored_pk
 from telephony.flows.loading import snapshot
 from telephony.models import Step, VoicemailBox
 from telephony.voicemail import recordings
 from telephony.webhooks.base import StoringWebhookView
+from telephony.webhooks.journey import record_journey
 from telephony.webhooks.params import param
 
 
@@ -79,7 +81,14 @@ class RecordingWebhook(StoringWebhookView):
 
     def handle(self, request, **kwargs):
         where = self.where(request, **kwargs)
-        recordings.record(report_from(request, source="recording callback", **where))
+        report = report_from(request, source="recording callback", **where)
+        voicemail = recordings.record(report)
+        if voicemail is not None:  # not an empty recording
+            box = voicemail.box.name if voicemail.box_id else ""
+            left = journey.voicemail(
+                kwargs.get("slug", ""), kwargs.get("position"), report.duration, box
+            )
+            record_journey(request, (left,), kwargs.get("release", ""))
         return VoiceResponse()
 
 

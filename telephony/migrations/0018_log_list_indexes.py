@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('telephony', '0016_send_pace_slow_down'),
+        ('telephony', '0017_callevent_pressed'),
     ]
 
     operations = [
