@@ -60,10 +60,12 @@ Recipient = BroadcastRecipient
 QUEUE_FULL_CODES = {21611}  # "exceeded the maximum number of queued messages"
 QUEUE_FULL_PAUSE = queue_full.HOLD_SECONDS  # the sender rests, then goes at half pace
 # A batch is about BATCH_SECONDS of sending (at most BATCH recipients): long enough that
-# the bookkeeping between two batches costs little of the pace, short enough that a
-# batch a killed worker held is soon sent by another.
-BATCH_SECONDS = 4.0
-BATCH = 200
+# the bookkeeping between two batches (claim and record, ~0.15 s, during which nothing is
+# sent) costs about 1% of the pace (at 4 s it cost 4%: 48/s of 50 in bench/broadcast_pace.py),
+# and well inside TELEPHONY_BROADCAST_CLAIM_TIMEOUT, after which a killed worker's batch
+# goes to another.
+BATCH_SECONDS = 12.0
+BATCH = 600
 CLAIM_AHEAD = 0.05  # seconds before its slot a message is claimed (pending -> submitting)
 
 
