@@ -8,8 +8,8 @@ transaction per batch, TELEPHONY_CALL_LOG_DELAY seconds (default 0.1) after the 
 of the batch arrived. `immediate` writes the row inside the request instead: bench/README.md
 has what each costs.
 
-Either way a row is keyed by its CallSid (`bulk_create(update_conflicts=True)`: INSERT ...
-ON CONFLICT (sid) DO UPDATE SET flow): Twilio's retries never add a second row, and a row
+Either way a row is keyed by its CallSid (INSERT ... ON CONFLICT (sid) DO UPDATE SET flow,
+compiled by the ORM once: logs/inserts.py): Twilio's retries never add a second row, and a row
 that a status callback created first only gains its flow.
 
 What the background writer promises:
@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.db import IntegrityError, router, transaction
 
+from telephony.logs import inserts
 from telephony.logs.writer import TRANSIENT
 from telephony.logs.writer import BatchWriter as _Writer
 from telephony.models import CallFlow, CallLog, Direction
@@ -65,7 +66,7 @@ class InboundCall:
         )
 
     def row(self, flows: set[int] | None = None) -> dict:
-        """The call's CallLog fields (the rest: defaults)."""
+        """The call's CallLog row as logs/inserts.py takes it (the rest: defaults)."""
         flow_id = self.flow_id if flows is None or self.flow_id in flows else None
         return {
             "sid": self.sid,
@@ -90,11 +91,13 @@ def write(calls: list[InboundCall], *, check_flows: bool = True) -> None:
     if check_flows:
         wanted = {call.flow_id for call in unique if call.flow_id is not None}
         flows = set(CallFlow.objects.filter(pk__in=wanted).values_list("pk", flat=True))
-    CallLog.objects.using(router.db_for_write(CallLog)).bulk_create(
-        [CallLog(**call.row(flows)) for call in unique],
-        update_conflicts=True,
-        unique_fields=["sid"],
-        update_fields=["flow"],
+    # INSERT ... ON CONFLICT (sid) DO UPDATE SET flow_id, as bulk_create(update_conflicts)
+    # would, compiled once (logs/inserts.py says why).
+    inserts.insert(
+        CallLog,
+        router.db_for_write(CallLog),
+        [call.row(flows) for call in unique],
+        upsert=(("sid",), ("flow",)),
     )
 
 

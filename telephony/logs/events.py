@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import router, transaction
 from django.utils import timezone
 
-from telephony.logs import calls, journeys
+from telephony.logs import calls, inserts, journeys
 from telephony.models import CallEvent
 from telephony.text import storable
 
@@ -91,7 +91,7 @@ def write(batch: list[Journey]) -> None:
         history = by_call.setdefault(journey.call_sid, list(earlier.get(journey.call_sid, ())))
         head = {
             "call_sid": journey.call_sid,
-            "at": journey.at,
+            "at": inserts.prepared(CallEvent, "at", journey.at, alias),  # once for its events
             "release": journey.release,
         }
         for event in journey.events:
@@ -104,7 +104,7 @@ def write(batch: list[Journey]) -> None:
                     history.append(hang_up)
             rows.append(_row(head, event))
             history.append(event)
-    CallEvent.objects.using(alias).bulk_create([CallEvent(**row) for row in rows])
+    inserts.insert(CallEvent, alias, rows)
     # Only the calls that end were read back: the others' outcomes move on this batch's
     # events alone, which is all an outcome can move on (journeys.apply_outcomes).
     journeys.apply_outcomes(
@@ -113,7 +113,7 @@ def write(batch: list[Journey]) -> None:
 
 
 def _row(head: dict, event: Event) -> dict:
-    """The event's fields."""
+    """The event's row, as logs/inserts.py takes it."""
     return {**event._asdict(), **head}
 
 
