@@ -429,6 +429,19 @@ def fail_pending_sms(*, message_id: int, error: Exception) -> None:
     )
 
 
+def _record_request_error(log, exc: Exception, *, retry_later: bool | None) -> None:
+    """Record how asking Twilio for `log` failed. A timeout may have reached Twilio: its
+    outcome is unknown (never resent blindly), unless the caller records every error as
+    failed (`retry_later` None). Twilio busy or away: released for a retry when one will
+    follow. Anything else: failed."""
+    if isinstance(exc, TwilioTimeout) and retry_later is not None:
+        _record_unknown_outcome(log, exc)
+    elif isinstance(exc, TwilioUnavailable) and retry_later:
+        _release_for_retry(log, exc)
+    else:
+        _record_failure(log, exc)
+
+
 def _deliver_sms(backend, log: MessageLog, *, retry_later: bool | None = None) -> MessageLog:
     """Send `log` through `backend`. `retry_later` None: as send_sms() always has, every
     error is recorded as failed; True/False: a task's attempt (deliver_pending_sms())."""
@@ -443,20 +456,8 @@ def _deliver_sms(backend, log: MessageLog, *, retry_later: bool | None = None) -
     )
     try:
         sent = backend.send_sms(message)
-    except TwilioTimeout as exc:
-        if retry_later is None:
-            _record_failure(log, exc)
-        else:
-            _record_unknown_outcome(log, exc)
-        raise
-    except TwilioUnavailable as exc:
-        if retry_later:
-            _release_for_retry(log, exc)
-        else:
-            _record_failure(log, exc)
-        raise
     except Exception as exc:
-        _record_failure(log, exc)
+        _record_request_error(log, exc, retry_later=retry_later)
         if isinstance(exc, RecipientOptedOut) and exc.code == 21610:
             record_opt_out(number=log.to_number, source=OptOut.Source.TWILIO)
         raise
@@ -572,20 +573,8 @@ def _place_call(backend, log: CallLog, *, retry_later: bool | None = None) -> Ca
     )
     try:
         sent = backend.make_call(call)
-    except TwilioTimeout as exc:
-        if retry_later is None:
-            _record_failure(log, exc)
-        else:
-            _record_unknown_outcome(log, exc)
-        raise
-    except TwilioUnavailable as exc:
-        if retry_later:
-            _release_for_retry(log, exc)
-        else:
-            _record_failure(log, exc)
-        raise
     except Exception as exc:
-        _record_failure(log, exc)
+        _record_request_error(log, exc, retry_later=retry_later)
         raise
     return _record_sent(log, sent, statuses.CALL_RANKS)
 
