@@ -49,7 +49,6 @@ def test_the_call_log_page_tells_the_journey_in_staff_words(live_demo, twilio, a
     )
     assert lines[4:] == [
         "10:02:03 Main menu: pressed 1 -> Sales",
-        "10:02:03 entered Sales",
         '10:02:03 Sales: played "Connecting you to our sales team."',
         "10:02:03 Sales: rang +14155550100, +14155550101",
         "10:02:03 Sales: rang +14155550100, +14155550101 (no answer, 20 s)",

@@ -7,7 +7,7 @@ import math
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from telephony.logs import calls as calllog
@@ -48,7 +48,8 @@ def test_a_deferred_call_writes_its_events_with_its_row(live_demo, twilio, setti
             )
         )
         assert calllog.flush()
-        assert wait_for(lambda: CallEvent.objects.filter(call_sid="CA1").count() == 12)
+        # 1 + 2 + 3: what each answer did (flows/journey.told), the input and the Dial's end
+        assert wait_for(lambda: CallEvent.objects.filter(call_sid="CA1").count() == 6)
         assert CallLog.objects.get(sid="CA1").outcome == CallOutcome.MISSED
     finally:
         calllog.writer().close()
@@ -173,13 +174,16 @@ def test_a_call_row_is_the_row_bulk_create_would_make():
 
 
 @pytest.mark.django_db
-def test_many_events_go_in_several_statements(django_assert_num_queries):
+def test_many_events_go_in_few_statements(django_assert_num_queries):
     many = [
         journey(f"CA{i}", *(Event(Kind.PROMPT, detail=f"{i}.{n}") for n in range(5)))
         for i in range(50)
     ]
-    per_statement = inserts._chunk(CallEvent, "default")  # 100, or 83 on SQLite (999 values)
-    with django_assert_num_queries(math.ceil(250 / per_statement)):
+    if connection.vendor == "postgresql":  # UNNEST, a statement per 100 rows
+        statements = math.ceil(250 / inserts._chunk(CallEvent, "default"))
+    else:  # the one-row statement for all 250 through executemany()
+        statements = 1
+    with django_assert_num_queries(statements):
         callevents.write(many)
     assert CallEvent.objects.count() == 250
     first = CallEvent.objects.filter(call_sid="CA7").order_by("pk").first()

@@ -94,35 +94,42 @@ def recording_callback(twilio, duration="34"):
 def test_a_call_starts_in_its_flow_and_waits_in_the_menu(live_demo, twilio):
     ring(twilio)
     got = events()
-    assert [e.kind for e in got] == [Kind.CALL_STARTED, Kind.PROMPT, Kind.SCHEDULE, Kind.PROMPT]
+    # What the caller heard through the document is one event, a line per step; it is
+    # the menu's (its kind, step and try), where the document leaves the caller. Who
+    # called which number, and the flow, are the call's row (not stored twice).
+    assert [e.kind for e in got] == [Kind.PROMPT]
     assert {e.release for e in got} == {1}
-    assert got[0].detail == f"call from {CALLER} to {DEMO}"
-    assert got[0].flow == "main-menu"
-    assert got[1].detail == 'played "Thank you for calling the Switchboard demo."'
-    assert (got[1].flow, got[1].position) == ("main-menu", 1)
-    assert got[2].option == "open" and got[2].detail.startswith("open (Office hours")
-    assert got[3].try_number == 1 and got[3].detail.startswith('asked "For sales, press 1.')
+    played, hours, asked = got[0].detail.splitlines()
+    assert played == 'played "Thank you for calling the Switchboard demo."'
+    assert hours.startswith("open (Office hours")
+    assert asked.startswith('asked "For sales, press 1.')
+    assert (got[0].flow, got[0].position, got[0].try_number) == ("main-menu", 3, 1)
+    log = CallLog.objects.get(sid=CALL)
+    assert (log.from_number, log.to_number, log.flow.slug) == (CALLER, DEMO, "main-menu")
     assert outcome() == ""  # nothing decided yet
 
 
 def test_sales_rings_nobody_answers_a_voicemail_is_left_and_the_flow_hangs_up(live_demo, twilio):
     ring(twilio)
     gather(twilio, {"Digits": "1"})
-    got = events()[4:]
+    got = events()[1:]
     assert [(e.kind, e.flow, e.detail) for e in got] == [
-        (Kind.INPUT, "main-menu", "pressed 1 -> Sales"),
-        (Kind.FLOW_ENTERED, "sales", "entered Sales"),
-        (Kind.PROMPT, "sales", 'played "Connecting you to our sales team."'),
-        (Kind.DIAL_STARTED, "sales", "rang +14155550100, +14155550101"),
+        (Kind.INPUT, "main-menu", "pressed 1 -> Sales"),  # no FLOW_ENTERED: this names it
+        (
+            Kind.DIAL_STARTED,
+            "sales",
+            'played "Connecting you to our sales team."\nrang +14155550100, +14155550101',
+        ),
     ]
     assert (got[0].digits, got[0].option) == ("1", "1")
 
     post(twilio, step_path("sales", "dial", "dial"), {"DialCallStatus": "no-answer"})
-    dial = events()[8]
+    dial = events()[3]
     assert (dial.kind, dial.option, dial.duration) == (Kind.DIAL_ENDED, "no-answer", 20)
     assert dial.detail == "rang +14155550100, +14155550101 (no answer, 20 s)"
     assert outcome() == CallOutcome.MISSED
-    assert kinds()[9:] == [Kind.FLOW_ENTERED, Kind.PROMPT, Kind.PROMPT]  # voicemail, recording
+    assert kinds()[4:] == [Kind.FLOW_ENTERED, Kind.PROMPT]  # voicemail: its prompt, recording
+    assert events()[-1].detail.splitlines()[1] == "recording a message"
 
     assert recording_callback(twilio).status_code == 200
     assert events()[-1].kind == Kind.VOICEMAIL
@@ -132,7 +139,7 @@ def test_sales_rings_nobody_answers_a_voicemail_is_left_and_the_flow_hangs_up(li
 
     root = post(twilio, step_path("voicemail", "record", "record"), {"RecordingDuration": "34"})
     assert verbs(root) == ["Say", "Hangup"]
-    assert kinds()[-3:] == [Kind.FLOW_ENTERED, Kind.PROMPT, Kind.HUNG_UP]
+    assert kinds()[-2:] == [Kind.FLOW_ENTERED, Kind.HUNG_UP]  # "thank you", then hung up
     assert events()[-1].option == journeys.BY_SWITCHBOARD
 
     ended(twilio, duration="65")
@@ -167,19 +174,19 @@ def test_twilio_retrying_the_final_status_callback_ends_the_journey_once(live_de
 def test_a_wrong_key_then_silence_then_giving_up_counts_the_tries(live_demo, twilio):
     ring(twilio)
     gather(twilio, {"Digits": "9"})
-    invalid, again = events()[4:6]
+    invalid, again = events()[1:3]
     assert (invalid.kind, invalid.digits, invalid.try_number) == (Kind.INVALID_INPUT, "9", 1)
     assert invalid.detail == "pressed 9: not an option (try 1 of 3)"
     assert (again.kind, again.try_number) == (Kind.PROMPT, 2)
     assert again.detail.endswith("(try 2 of 3)")
 
     gather(twilio, {}, attempt=2)
-    silent = events()[6]
+    silent = events()[3]
     assert (silent.kind, silent.try_number) == (Kind.NO_INPUT, 2)
     assert silent.detail == "no choice made (try 2 of 3)"
 
     gather(twilio, {}, attempt=3)  # the last try: the menu's no-choice flow, voicemail
-    assert [(e.kind, e.flow) for e in events()[8:10]] == [
+    assert [(e.kind, e.flow) for e in events()[5:7]] == [
         (Kind.NO_INPUT, "main-menu"),
         (Kind.FLOW_ENTERED, "voicemail"),
     ]
@@ -190,7 +197,7 @@ def test_a_wrong_key_then_silence_then_giving_up_counts_the_tries(live_demo, twi
 def test_speech_chooses_an_option(live_demo, twilio):
     ring(twilio)
     gather(twilio, {"SpeechResult": "Sales please"})
-    chosen = events()[4]
+    chosen = events()[1]
     assert (chosen.kind, chosen.speech, chosen.option) == (Kind.INPUT, "Sales please", "1")
     assert chosen.detail == 'said "Sales please" -> Sales'
 
@@ -220,7 +227,7 @@ def test_a_screened_call_nobody_accepted_is_not_answered(live_demo, twilio):
         step_path("sales", "dial", "dial"),
         {"DialCallStatus": "completed", "DialBridged": "false"},
     )
-    dial = events()[8]
+    dial = events()[3]
     assert (dial.option, dial.detail) == (
         journeys.NOT_ACCEPTED,
         "rang +14155550100, +14155550101 (not accepted)",
@@ -241,10 +248,11 @@ def test_the_text_message_option_sends_a_text_and_the_flow_hangs_up(live_demo, t
     root = gather(twilio, {"Digits": "3"})
     assert verbs(root) == ["Redirect"]  # to the Sms step's webhook
     post(twilio, step_path("text-address", "sms", "sms"))
-    sms, said, hung_up = events()[-3:]
+    sms, said = events()[-2:]
     assert (sms.kind, sms.option) == (Kind.SMS_SENT, "queued")
     assert sms.detail.startswith(f'texted {CALLER}: "Switchboard demo: 500 Example Street')
-    assert said.kind == Kind.PROMPT and hung_up.kind == Kind.HUNG_UP
+    assert said.kind == Kind.HUNG_UP and said.detail.startswith("played ")
+    assert said.detail.splitlines()[-1] == "hung up"
     ended(twilio)
     assert outcome() == CallOutcome.COMPLETED
 
@@ -252,13 +260,15 @@ def test_the_text_message_option_sends_a_text_and_the_flow_hangs_up(live_demo, t
 def test_closed_hours_say_why_and_where_the_caller_goes(live_demo, twilio, settings):
     settings.TELEPHONY_NOW = "2026-12-23T20:00:00-08:00"
     ring(twilio)
-    decision = events()[2]
+    decision = events()[0]
     assert (decision.kind, decision.option) == (Kind.SCHEDULE, "closed")
-    assert decision.detail.startswith("closed (Office hours")
-    assert decision.detail.endswith("-> We are closed")
-    assert kinds()[3:] == []  # Twilio leaves at the branch's Redirect
+    greeting, hours = decision.detail.splitlines()
+    assert greeting.startswith("played ")
+    assert hours.startswith("closed (Office hours")
+    assert hours.endswith("-> We are closed")
+    assert kinds()[1:] == []  # Twilio leaves at the branch's Redirect
     post(twilio, flow_path("closed"))
-    assert [(e.kind, e.flow) for e in events()[3:5]] == [
+    assert [(e.kind, e.flow) for e in events()[1:3]] == [
         (Kind.FLOW_ENTERED, "closed"),
         (Kind.PROMPT, "closed"),
     ]
@@ -271,10 +281,10 @@ def test_a_blocked_caller_is_rejected_by_its_rule(live_demo, twilio):
     publish()
     root = ring(twilio, caller="+19005550123")
     assert verbs(root) == ["Reject"]
-    assert kinds() == [Kind.CALL_STARTED, Kind.CALLER_RULE, Kind.HUNG_UP]
-    assert events()[1].option == "busy"
-    assert events()[1].detail.startswith("caller rule +1900* (block)")
-    assert events()[2].detail == "refused the call (a busy signal)"
+    assert kinds() == [Kind.CALLER_RULE, Kind.HUNG_UP]
+    assert events()[0].option == "busy"
+    assert events()[0].detail.startswith("caller rule +1900* (block)")
+    assert events()[1].detail == "refused the call (a busy signal)"
     assert outcome() == CallOutcome.REJECTED
     ended(twilio, status="busy", duration="0")
     assert outcome() == CallOutcome.REJECTED
@@ -282,8 +292,9 @@ def test_a_blocked_caller_is_rejected_by_its_rule(live_demo, twilio):
 
 def test_an_unknown_number_hears_goodbye_and_switchboard_hangs_up(live_demo, twilio):
     twilio.post("/twilio/voice/", {"CallSid": CALL, "From": CALLER, "To": "+14155550999"})
-    assert kinds() == [Kind.CALL_STARTED, Kind.PROMPT, Kind.HUNG_UP]
-    assert events()[1].detail == f'played "{twiml.NOT_IN_SERVICE}"'
+    assert kinds() == [Kind.HUNG_UP]
+    assert events()[0].option == journeys.BY_SWITCHBOARD
+    assert events()[0].detail.splitlines() == [f'played "{twiml.NOT_IN_SERVICE}"', "ended the call"]
 
 
 def test_a_simulated_call_records_no_events(live_demo, twilio):
@@ -362,9 +373,9 @@ def test_a_redirect_enters_the_next_flow(db, twilio):
     make_number(DEMO, make_flow("start", steps=[{"verb": "redirect", "next_flow": target}]))
     publish()
     ring(twilio)
-    assert kinds() == [Kind.CALL_STARTED]  # naming its flow: Twilio leaves at the Redirect
+    assert kinds() == []  # the call's row names its flow: Twilio leaves at the Redirect
     post(twilio, flow_path("target"))
-    assert [(e.kind, e.flow, e.detail) for e in events()[1:]] == [
+    assert [(e.kind, e.flow, e.detail) for e in events()] == [
         (Kind.FLOW_ENTERED, "target", "entered Target"),
         (Kind.PROMPT, "target", 'played "Here."'),
     ]

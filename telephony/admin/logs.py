@@ -309,7 +309,7 @@ class CallLogAdmin(TestSendMixin, ReadOnlyLogAdmin):
     @admin.display(description="journey")
     def journey(self, obj):
         """What the caller did, event by event (telephony/logs/timeline.py)."""
-        lines = timeline(obj.sid) if obj is not None and obj.sid else []
+        lines = timeline(obj) if obj is not None and obj.sid else []
         if not lines:
             return "-"
         items = format_html_join(

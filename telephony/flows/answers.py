@@ -91,8 +91,8 @@ class VoiceAnswer(NamedTuple):
     flow_id: int | None = None
     flow_slug: str = ""
     flow: LoadedFlow | None = None
-    # What the answer does to the caller (flows/journey.py), after the CALL_STARTED event
-    # the voice webhook adds, which names the flow.
+    # What the answer does to the caller (flows/journey.py). No FLOW_ENTERED: the call's
+    # log row names the flow it starts in (logs/timeline.py).
     events: tuple = ()
 
 
@@ -135,7 +135,7 @@ def _voice_answer(release: str, number: str | None) -> VoiceAnswer:
         return _goodbye(twiml.UNAVAILABLE)
     if loaded.hours_steps:  # decided per call (above)
         return VoiceAnswer("", stored_pk(loaded.flow), loaded.slug, loaded)
-    # The call's first event names the flow it starts in: no FLOW_ENTERED of its own.
+    # The call's log row names the flow it starts in: no FLOW_ENTERED of its own.
     xml, events = flow_twiml(loaded), flow_events(loaded)[1:]
     return VoiceAnswer(xml, stored_pk(loaded.flow), loaded.slug, loaded, events)
 

@@ -48,7 +48,8 @@ class CallEvent(models.Model):
     option = models.CharField(max_length=64, blank=True)
     try_number = models.PositiveSmallIntegerField(null=True, blank=True)
     duration = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds.")
-    detail = models.CharField(max_length=500, blank=True, help_text="Words for the timeline.")
+    # Several lines for what the caller heard through one document (flows/journey.told).
+    detail = models.TextField(blank=True, help_text="Words for the timeline, a line each.")
 
     class Meta:
         ordering = ["at", "pk"]
@@ -63,8 +64,10 @@ class CallEvent(models.Model):
             ),
             models.Index(fields=["at"], name="telephony_callevent_at"),
             # The call log's "pressed N" filter (admin/journeys.py): menu choices only.
+            # `kind` is in the key as well as the condition: SQLite's planner does not
+            # read the condition as saying kind, and without it may take the kind index.
             models.Index(
-                fields=["digits", "call_sid"],
+                fields=["digits", "kind", "call_sid"],
                 condition=models.Q(kind="input"),
                 name="telephony_callevent_pressed",
             ),

@@ -126,20 +126,17 @@ class VoiceWebhook(HoursMixin, TwilioWebhookView):
             if not is_simulation(request):  # a simulated call is not a call
                 log_inbound_call(request, answer.flow_id if answer else None)
         request.telephony_flow = answer.flow_slug  # for the webhook log line
-        record_journey(request, (*call_started(request, answer, rule), *answer.events), release)
+        record_journey(request, (*caller_rule_applied(answer, rule), *answer.events), release)
         return answer.xml
 
 
-def call_started(request, answer, rule) -> tuple[Event, ...]:
-    """The call's first events: who called which number, and the caller rule applied."""
-    caller = printable(request.POST.get("From", ""), 64) or "a withheld number"
-    to = printable(request.POST.get("To", ""), 64)
-    started = Event(Kind.CALL_STARTED, flow=answer.flow_slug, detail=f"call from {caller} to {to}")
+def caller_rule_applied(answer, rule) -> tuple[Event, ...]:
+    """The caller rule applied to the call, if any: its first event. Who called which
+    number is the call's log row (logs/timeline.py starts the journey with it)."""
     if rule is None:
-        return (started,)
+        return ()
     action = rule.get_action_display().lower() if rule.action else ""
     return (
-        started,
         Event(
             Kind.CALLER_RULE,
             flow=answer.flow_slug,
@@ -218,13 +215,14 @@ class StepOutcomeView(HoursMixin, TwilioWebhookView):
     def outcome(self, request, loaded: LoadedFlow, step) -> TwiML | str:
         raise NotImplementedError
 
-    def go_to(self, flow: LoadedFlow | None) -> TwiML | str:
+    def go_to(self, flow: LoadedFlow | None, *, named: bool = False) -> TwiML | str:
         """Render another flow of the same release; a missing or inactive one ends the
-        call politely."""
+        call politely. `named`: the answer's event so far names the flow (a menu choice,
+        "pressed 1 -> Sales"), so entering it is no event of its own."""
         if flow is None or not flow.flow.is_active:
             return self.goodbye(twiml.UNAVAILABLE)
         decided = self.hours(self.request, flow)
-        self.journey.extend(answers.flow_events(flow, decided))
+        self.journey.extend(answers.flow_events(flow, decided)[1 if named else 0 :])
         return answers.flow_twiml(flow, decided)
 
     @staticmethod
@@ -268,7 +266,7 @@ class GatherWebhook(StepOutcomeView):
             )
             if option is not None:
                 record_campaign_choice(request, digits or speech)
-                return self.go_to(self.flow_of(loaded, option.target_flow))
+                return self.go_to(self.flow_of(loaded, option.target_flow), named=True)
         else:
             self.journey.append(journey.no_input(loaded, step, attempt))
         if attempt < step.tries:
