@@ -46,7 +46,9 @@ def child(kind: str, requests: int, no_writes: bool) -> None:
     import json
     from urllib.parse import urlencode
 
-    import run as bench  # this tree's bench/run.py
+    tree = os.environ["WEBHOOK_TREE"]  # its code first: this script may be another tree's
+    sys.path[:0] = [str(Path(tree) / "bench"), tree]
+    import run as bench  # that tree's bench/run.py
 
     bench.WORK.mkdir(parents=True, exist_ok=True)
     env = bench.server_env(bench.prepare_database("sqlite", ""), 8999, {})
@@ -55,8 +57,12 @@ def child(kind: str, requests: int, no_writes: bool) -> None:
     os.environ.update(env)
     import logging
 
+    import telephony
     from config.wsgi import application
     from telephony.logs import calls
+
+    if not Path(telephony.__file__).is_relative_to(tree):
+        sys.exit(f"would measure {telephony.__file__}, not the code of {tree}")
 
     logging.disable(logging.CRITICAL)  # the log line is the peer's too; not its I/O
     base = env["TELEPHONY_PUBLIC_URL"]
@@ -101,8 +107,10 @@ def child(kind: str, requests: int, no_writes: bool) -> None:
     def send(prepared: list[dict]) -> None:
         for i, request in enumerate(prepared):
             request["wsgi.input"] = io.BytesIO(request["wsgi.input"])
-            status = []
-            b"".join(application(request, lambda line, headers, info=None: status.append(line)))
+            status: list[str] = []
+            b"".join(
+                application(request, lambda line, headers, info=None, s=status: s.append(line))
+            )
             if not status[0].startswith("200"):
                 sys.exit(f"{kind} answered {status[0]}")
             if i % BATCH == BATCH - 1:
@@ -127,9 +135,7 @@ def instructions(tree: Path, kind: str, requests: int, no_writes: bool, workdir:
         *(["--no-writes"] if no_writes else []),
     ]
     env = dict(
-        os.environ,
-        PYTHONPATH=f"{tree}{os.pathsep}{tree / 'bench'}",
-        BENCH_WORKDIR=str(workdir / f"{kind}-{requests}"),
+        os.environ, WEBHOOK_TREE=str(tree), BENCH_WORKDIR=str(workdir / f"{kind}-{requests}")
     )
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode:
