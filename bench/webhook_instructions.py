@@ -173,10 +173,14 @@ def main() -> None:
     for tree in (Path(name).resolve() for name in args.trees.split(",")):
         counts = {kind: per_request(tree, kind, args.calls, args.no_writes) for kind in kinds}
         figures = "  ".join(f"{kind} {count / 1e6:.3f} M" for kind, count in counts.items())
-        ratios = "  ".join(
-            f"{kind}/peer {counts['peer'] / counts[kind]:.3f}" for kind in kinds if kind != "peer"
-        )
-        print(f"{tree}: {figures}  {ratios if 'peer' in counts else ''}".rstrip(), flush=True)
+        ratios = ""
+        if "peer" in counts:
+            ratios = "  ".join(
+                f"{kind}/peer {counts['peer'] / counts[kind]:.3f}"
+                for kind in kinds
+                if kind != "peer"
+            )
+        print(f"{tree}: {figures}  {ratios}".rstrip(), flush=True)
 
 
 if __name__ == "__main__":
