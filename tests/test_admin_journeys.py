@@ -66,6 +66,20 @@ def test_the_call_log_page_tells_the_journey_in_staff_words(live_demo, twilio, a
     assert " style=" not in page.split('<ol class="journey">')[1].split("</ol>")[0]
 
 
+def test_what_a_document_said_on_the_way_is_styled_as_heard_and_its_end_as_such(
+    live_demo, twilio, admin_client
+):
+    post(twilio, step_path("voicemail", "record", "record"), {"RecordingDuration": "0"})
+    ring(twilio)  # the log row, for the page
+    log = CallLog.objects.get(sid=CALL)
+    page = admin_client.get(f"{LIST}{log.pk}/change/").content.decode()
+    styled = re.findall(r'<li class="journey-([a-z_]+)"><time>.*?</time>(.*?)</li>', page, re.S)
+    # The thank-you flow: one event (a prompt, then the hang-up), two lines, each its own.
+    lines = [(kind, unescape(text)) for kind, text in styled]
+    played = ("prompt", 'Voicemail thanks: played "Thank you for your message. Goodbye."')
+    assert lines[lines.index(played) + 1] == ("hung_up", "Voicemail thanks: hung up")
+
+
 def test_a_call_without_events_says_so(db, admin_client):
     log = CallLog.objects.create(sid="CA1", direction="inbound")
     page = admin_client.get(f"{LIST}{log.pk}/change/").content.decode()

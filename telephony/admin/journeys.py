@@ -1,7 +1,7 @@
 """The call log's filters on what callers did: keys pressed, voicemail, hung up in a menu.
 
 Each is one indexed lookup: "pressed N" a subquery on the call events' partial index of
-menu choices (digits, call_sid), "reached voicemail" one on their (kind, at) index, and
+menu choices (digits, kind, call_sid), "reached voicemail" one on their (kind, at) index, and
 "hung up in the menu" the call log's (outcome, created_at) index. Their choices are
 fixed, so drawing them counts nothing.
 """

@@ -15,9 +15,9 @@ decision, up to the menu, Dial or queue where Twilio leaves it) is one event, `t
 its lines are the steps', one per line of `detail`, and its kind, step and try are those
 of the last, where the document leaves the caller (what logs/journeys.py reads to say
 who hung up). Every event is a row the call log's writer inserts inside the web worker,
-at about 50,000 CPU instructions each on SQLite whatever its size (bench/README.md): an
-event per prompt cost the voice webhook a fifth of its throughput, one per document
-costs it a twentieth.
+about 100,000 CPU instructions each on SQLite whatever its size, half of them SQLite's
+own (bench/README.md): an event per prompt made the demo's voice webhook 11% dearer in
+instructions than one per document does.
 """
 
 from collections.abc import Mapping

@@ -7,7 +7,7 @@ order they happened, a line of the timeline per line of `detail` (what the calle
 through one document is one event of several lines); a step's line is prefixed with the
 name of its flow ("Main menu: played ..."). Two queries: the call's events (by their
 call_sid index) and the names of the flows they name (as staff call them now, else their
-slug).
+slug); the flow that answered is the row's own (the call log page has read it).
 """
 
 from typing import NamedTuple
@@ -55,8 +55,14 @@ def call_started(call: CallLog, events: list[CallEvent]) -> Line:
 
 
 def lines(event: CallEvent, names: dict[str, str]) -> list[Line]:
+    """The event's lines. Of what a document said (several lines), the last is the event's
+    kind (the menu, the Dial, the hang-up); those before it were heard on the way."""
     texts = (event.detail or event.get_kind_display()).splitlines() or [event.get_kind_display()]
-    return [Line(_local(event.at), text(event, words, names), event.kind) for words in texts]
+    kinds = [Kind.PROMPT] * (len(texts) - 1) + [event.kind]
+    return [
+        Line(_local(event.at), text(event, words, names), kind)
+        for words, kind in zip(texts, kinds, strict=True)
+    ]
 
 
 def text(event: CallEvent, words: str, names: dict[str, str]) -> str:

@@ -1,8 +1,12 @@
-"""Call journeys: what happened on a call, one CallEvent per thing that happened.
+"""Call journeys: what happened on a call, as CallEvents.
 
 Each webhook of a call adds events (the flow it entered, the keys pressed and the option
-they chose, the schedule's decision, a Dial's outcome, a voicemail left, the hang-up...),
-so staff can see a call's path and count what callers do.
+they chose, a Dial's outcome, a voicemail left, the hang-up...), so staff can see a
+call's path and count what callers do. What the caller heard through one document (its
+prompts, the schedule's decision, up to the menu, Dial or queue) is one event: a line of
+`detail` per step, and the kind, step and try of the last (flows/journey.told). So the
+kinds that are counted (input, no input, voicemail, a Dial's end, the hang-up...) are
+rows of their own, and a prompt or an Hours decision before them is only words.
 
 Events are keyed by the call's SID, not by a foreign key to its CallLog row: the voice
 webhook writes call rows off the caller's critical path (logs/calls.py), so an event may be
